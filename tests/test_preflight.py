@@ -1,0 +1,120 @@
+"""Preflight rejects broken inventories with a message naming host, variable and fix.
+
+Every inventory here reaches its hosts over the local connection, and broken ones run
+the real site.yml in check mode: preflight must stop it before the docker stage starts.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+GOOD = Path(__file__).parent / "inventories" / "good"
+DOCKER_PLAY = "PLAY [Docker engine on every host]"
+
+
+def make_inventory(tmp_path: Path, edit_hosts=None, group_vars: str | None = None) -> Path:
+    inv = tmp_path / "inv"
+    shutil.copytree(GOOD, inv)
+    if edit_hosts:
+        hosts = inv / "hosts.ini"
+        hosts.write_text(edit_hosts(hosts.read_text()))
+    if group_vars is not None:
+        (inv / "group_vars" / "all.yml").write_text(group_vars)
+    return inv
+
+
+def test_good_inventory_passes(ansible_playbook):
+    result = ansible_playbook("playbooks/preflight.yml", "-i", str(GOOD))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed=0" in result.stdout and "unreachable=0" in result.stdout
+
+
+def test_prod_example_passes_syntax_check(ansible_playbook):
+    result = ansible_playbook("site.yml", "-i", "inventory/prod", "--syntax-check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+SECRETS = 'spark_auth_secret: "test-secret-0123456789abcdef"\n'
+PASSWORD = 'model_store_password: "test-password-0123456789"\n'
+
+BROKEN = {
+    "two masters": (
+        lambda h: h.replace("[spark_master]\nm1\n", "[spark_master]\nm1\nw1\n"),
+        None,
+        "Group [spark_master] must hold exactly one host; it holds 2 (m1, w1)",
+    ),
+    "no master": (
+        lambda h: h.replace("[spark_master]\nm1\n", "[spark_master]\n"),
+        None,
+        "Group [spark_master] must hold exactly one host; it holds 0",
+    ),
+    "no workers": (
+        lambda h: h.replace("w1\nw2 spark_worker_cores=4 spark_worker_memory_mb=2048\n", ""),
+        None,
+        "Group [spark_workers] is empty",
+    ),
+    "serving not a docker host": (
+        lambda h: h.replace("model_store\nserving\n\n", "model_store\n\n"),
+        None,
+        "Host(s) s1 of group [serving] are not in [docker_hosts]",
+    ),
+    "cores not a number": (
+        lambda h: h.replace("w2 spark_worker_cores=4", "w2 spark_worker_cores=four"),
+        None,
+        'Host w2: spark_worker_cores="four" is not a whole number above zero',
+    ),
+    "memory zero": (
+        lambda h: h.replace("spark_worker_memory_mb=2048", "spark_worker_memory_mb=0"),
+        None,
+        "Host w2: spark_worker_memory_mb=0 is not a whole number above zero",
+    ),
+    "port not a number": (
+        lambda h: h.replace("[serving]\ns1\n", "[serving]\ns1 nginx_port=http\n"),
+        None,
+        'Host s1: nginx_port="http" is not a port',
+    ),
+    "port out of range": (
+        lambda h: h.replace("[serving]\ns1\n", "[serving]\ns1 nginx_port=70000\n"),
+        None,
+        "Host s1: nginx_port=70000 is not a port",
+    ),
+    "two services on one port": (
+        lambda h: h.replace("[spark_master]\nm1\n", "[spark_master]\nm1 spark_master_webui_port=5432 model_store_port=5432\n"),
+        None,
+        "Host m1: port 5432 is used by",
+    ),
+    "backends overlap nginx": (
+        lambda h: h.replace(
+            "[serving]\ns1\n", "[serving]\ns1 nginx_port=8002 serving_backend_base_port=8001 serving_backends_per_host=3\n"
+        ),
+        None,
+        "Host s1: port 8002 is used by",
+    ),
+    "secret missing": (None, PASSWORD, "Host m1: secret spark_auth_secret is not set"),
+    "secret from a missing vault variable": (
+        None,
+        'spark_auth_secret: "{{ vault_spark_auth_secret }}"\n' + PASSWORD,
+        "secret spark_auth_secret is not set",
+    ),
+    "password too short": (None, SECRETS + 'model_store_password: "short"\n', "Host m1: secret model_store_password is too short"),
+    "host unreachable": (
+        lambda h: h.replace(
+            "w2 spark_worker_cores=4", "w2 ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9 spark_worker_cores=4"
+        ),
+        None,
+        "Unreachable: w2",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN), ids=list(BROKEN))
+def test_broken_inventory_is_rejected_before_any_change(case, tmp_path, ansible_playbook):
+    edit, group_vars, message = BROKEN[case]
+    inv = make_inventory(tmp_path, edit, group_vars)
+    result = ansible_playbook("site.yml", "-i", str(inv), "--check")
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, out
+    assert message in out, out
+    assert "Fix:" in out, out
+    assert DOCKER_PLAY not in result.stdout, "a stage ran after preflight failed"
