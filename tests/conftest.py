@@ -22,11 +22,17 @@ def ansible_playbook():
     """Run ansible-playbook from the repository root; returns the CompletedProcess."""
 
     def run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                   ANSIBLE_CACHE_PLUGIN="memory")
+        env = dict(
+            os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CACHE_PLUGIN="memory"
+        )
         return subprocess.run(
             [_tool("ansible-playbook"), *args],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     return run

@@ -80,13 +80,18 @@ BROKEN = {
         "Host s1: nginx_port=70000 is not a port",
     ),
     "two services on one port": (
-        lambda h: h.replace("[spark_master]\nm1\n", "[spark_master]\nm1 spark_master_webui_port=5432 model_store_port=5432\n"),
+        lambda h: h.replace(
+            "[spark_master]\nm1\n",
+            "[spark_master]\nm1 spark_master_webui_port=5432 model_store_port=5432\n",
+        ),
         None,
         "Host m1: port 5432 is used by",
     ),
     "backends overlap nginx": (
         lambda h: h.replace(
-            "[serving]\ns1\n", "[serving]\ns1 nginx_port=8002 serving_backend_base_port=8001 serving_backends_per_host=3\n"
+            "[serving]\ns1\n",
+            "[serving]\ns1 nginx_port=8002 serving_backend_base_port=8001"
+            " serving_backends_per_host=3\n",
         ),
         None,
         "Host s1: port 8002 is used by",
@@ -97,10 +102,15 @@ BROKEN = {
         'spark_auth_secret: "{{ vault_spark_auth_secret }}"\n' + PASSWORD,
         "secret spark_auth_secret is not set",
     ),
-    "password too short": (None, SECRETS + 'model_store_password: "short"\n', "Host m1: secret model_store_password is too short"),
+    "password too short": (
+        None,
+        SECRETS + 'model_store_password: "short"\n',
+        "Host m1: secret model_store_password is too short",
+    ),
     "host unreachable": (
         lambda h: h.replace(
-            "w2 spark_worker_cores=4", "w2 ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9 spark_worker_cores=4"
+            "w2 spark_worker_cores=4",
+            "w2 ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9 spark_worker_cores=4",
         ),
         None,
         "Unreachable: w2",

@@ -1,0 +1,60 @@
+# Every verb a newcomer types. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PYTHON    ?= python3
+BIN       := $(VENV)/bin
+CACHE     ?= $(HOME)/.cache/analytics-platform
+# Molecule scenarios: every role that has one, then the top-level cluster scenarios.
+ROLE_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
+CLUSTER_SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
+
+export ANALYTICS_PLATFORM_ROOT := $(CURDIR)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv engine host-images lint unit molecule test demo demo-down clean
+
+help: ## List the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt images/*/requirements.txt
+	scripts/venv.sh $(VENV)
+	@touch $@
+
+venv: $(BIN)/.installed ## The pinned controller venv in .venv
+
+engine: ## A Docker engine that answers (installs and starts one when root on Debian)
+	@scripts/engine.sh
+
+host-images: engine ## Build the local Debian base and the "bare host" images (cached)
+	@scripts/host-image.sh bookworm trixie
+
+lint: venv ## yamllint, ansible-lint (production profile), ruff
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+unit: venv ## pytest: preflight, templates, the apps
+	$(BIN)/pytest
+
+molecule: venv engine ## Every Molecule scenario, one after the other
+	@set -e; for r in $(ROLE_SCENARIOS); do \
+	  echo "=== molecule: role $$r"; (cd roles/$$r && $(CURDIR)/$(BIN)/molecule test); done
+	@set -e; for s in $(CLUSTER_SCENARIOS); do \
+	  echo "=== molecule: cluster $$s"; $(BIN)/molecule test -s $$s; done
+
+test: lint unit molecule ## Everything: lint, pytest, every Molecule scenario
+
+demo: venv engine ## The whole platform on a local lab of container hosts
+	$(BIN)/ansible-playbook playbooks/lab.yml
+	$(BIN)/ansible-playbook site.yml -i inventory/lab
+	@echo; echo "Lab is up: inventory/lab/hosts.ini. Re-run 'make demo' any time; 'make demo-down' removes it."
+
+demo-down: venv ## Remove the lab (its hosts, network and volumes) and nothing else
+	$(BIN)/ansible-playbook playbooks/lab.yml -e lab_hosts_state=absent
+
+clean: ## Remove the venv and local caches of this checkout
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
