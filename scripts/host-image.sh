@@ -2,7 +2,7 @@
 # Build the local OS base (debian:<release>-slim) and the systemd "bare host" image
 # used by Molecule and the lab. Cached: each image is rebuilt only when its inputs change.
 #
-#   scripts/host-image.sh [release ...]      (default: bookworm)
+#   scripts/host-image.sh [--base-only] [release ...]      (default: bookworm)
 #
 # The OS base is pulled when a registry answers; otherwise it is built with mmdebstrap
 # from a plain-HTTP Debian mirror (DEBIAN_MIRROR) and imported under the same name, so
@@ -12,6 +12,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+base_only=false
+if [ "${1:-}" = --base-only ]; then base_only=true; shift; fi
 releases=("$@"); [ ${#releases[@]} -gt 0 ] || releases=(bookworm)
 
 log() { echo "host-image: $*" >&2; }
@@ -35,6 +37,7 @@ os_base() {
 
 for release in "${releases[@]}"; do
   os_base "$release"
+  if $base_only; then continue; fi
   # Content key: the Dockerfile and the ID of the OS base it starts from.
   key=$( { cat "$here/images/host/Dockerfile"; docker image inspect -f '{{.Id}}' "debian:$release-slim"; } \
          | sha256sum | cut -c1-12)
