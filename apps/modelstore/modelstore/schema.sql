@@ -1,0 +1,28 @@
+-- Model store schema. Idempotent: safe to run on every deploy and on every start of
+-- the training job (modelstore.ensure_schema runs this file).
+--
+-- One row of model_versions is one training run; scope_models holds one fitted model
+-- per scope of that run. Readers only ever look at versions WHERE published: the
+-- publisher writes the version row, all of its scope rows and flips `published` in a
+-- single transaction, so a version is either invisible or complete.
+
+CREATE TABLE IF NOT EXISTS model_versions (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created      timestamptz NOT NULL DEFAULT now(),
+    params       jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    metrics      jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    scope_count  integer     NOT NULL DEFAULT 0 CHECK (scope_count >= 0),
+    published    boolean     NOT NULL DEFAULT false,
+    published_at timestamptz
+);
+
+CREATE INDEX IF NOT EXISTS model_versions_published_idx
+    ON model_versions (id DESC) WHERE published;
+
+CREATE TABLE IF NOT EXISTS scope_models (
+    version_id bigint NOT NULL REFERENCES model_versions (id) ON DELETE CASCADE,
+    scope      text   NOT NULL,
+    model      bytea  NOT NULL,
+    metrics    jsonb  NOT NULL DEFAULT '{}'::jsonb,
+    PRIMARY KEY (version_id, scope)
+);

@@ -1,0 +1,75 @@
+"""Online serving of the per-scope forecasting models (Flask app factory)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+
+from flask import Flask
+
+from .registry import ModelRegistry
+
+DEFAULT_BIND = "0.0.0.0:8000"
+
+
+def default_backend_id() -> str:
+    """``hostname:port``, the port taken from SERVING_BIND (default 8000)."""
+    bind = os.environ.get("SERVING_BIND", DEFAULT_BIND).split(",")[0].strip()
+    port = bind.rsplit(":", 1)[1] if ":" in bind and not bind.startswith("unix:") else ""
+    host = socket.gethostname()
+    return f"{host}:{port}" if port.isdigit() else host
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _configure_logging() -> None:
+    logger = logging.getLogger("serving")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(os.environ.get("SERVING_LOG_LEVEL", "INFO").upper())
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """The app. Configuration comes from the environment (MODEL_STORE_DSN,
+    SERVING_BACKEND_ID, SERVING_RELOAD_SECONDS), overridden by ``test_config``."""
+    _configure_logging()
+    app = Flask(__name__)
+    app.config.from_mapping(
+        MODEL_STORE_DSN=os.environ.get("MODEL_STORE_DSN", ""),
+        BACKEND_ID=os.environ.get("SERVING_BACKEND_ID", "") or default_backend_id(),
+        RELOAD_SECONDS=_env_float("SERVING_RELOAD_SECONDS", 10.0),
+        START_RELOADER=True,  # poll the store in a background thread
+        MAX_BATCH=int(os.environ.get("SERVING_MAX_BATCH", "1000")),
+        MAX_CONTENT_LENGTH=int(os.environ.get("SERVING_MAX_BODY_BYTES", str(1024 * 1024))),
+        JSON_SORT_KEYS=False,
+    )
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False
+
+    registry = ModelRegistry(app.config["MODEL_STORE_DSN"], app.config["RELOAD_SECONDS"])
+    app.extensions["model_registry"] = registry
+
+    from . import api, errors
+
+    errors.register(app)
+    app.register_blueprint(api.bp)
+
+    if app.config["START_RELOADER"]:
+        registry.start()
+    return app

@@ -1,0 +1,367 @@
+"""The serving app (Flask test client) against a real PostgreSQL model store."""
+
+import json
+import time
+
+import modelstore
+import numpy as np
+import pandas as pd
+import pytest
+from modelstore.features import DateFeatures
+from serving import create_app
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+
+ORIGIN = "2024-01-01"  # a Monday
+
+
+def fitted_model(level: float, slope: float, weekend: float) -> Pipeline:
+    """sales = level + slope * days_since_origin (+ weekend uplift), fitted exactly."""
+    days = pd.date_range(ORIGIN, periods=56, freq="D")
+    t = np.arange(56)
+    sales = level + slope * t + np.where(days.dayofweek >= 5, weekend, 0.0)
+    model = Pipeline([("features", DateFeatures()), ("regression", LinearRegression())])
+    return model.fit(days.strftime("%Y-%m-%d").to_numpy().reshape(-1, 1), sales)
+
+
+def expected(level: float, slope: float, weekend: float, day: str) -> float:
+    ts = pd.Timestamp(day)
+    t = (ts - pd.Timestamp(ORIGIN)).days
+    return level + slope * t + (weekend if ts.dayofweek >= 5 else 0.0)
+
+
+SCOPES_V1 = {"1": (100.0, 1.0, 20.0), "2": (50.0, -0.5, 5.0), "north": (10.0, 0.1, 0.0)}
+
+
+def publish(dsn: str, scopes: dict, **params) -> int:
+    models = {
+        scope: (modelstore.dumps_model(fitted_model(*coefs)), {"mae": 0.0, "rmse": 0.0})
+        for scope, coefs in scopes.items()
+    }
+    return modelstore.publish_version(dsn, {"scope_type": "store", **params}, models, keep=3)
+
+
+def make_app(dsn: str, **config):
+    app = create_app(
+        {
+            "TESTING": True,
+            "MODEL_STORE_DSN": dsn,
+            "BACKEND_ID": "test-backend:8000",
+            "START_RELOADER": False,
+            **config,
+        }
+    )
+    return app
+
+
+def refresh(app) -> bool:
+    return app.extensions["model_registry"].refresh()
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def app(store_dsn):
+    publish(store_dsn, SCOPES_V1)
+    app = make_app(store_dsn)
+    assert refresh(app)
+    yield app
+    app.extensions["model_registry"].stop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def test_health_503_before_a_version_then_200(store_dsn):
+    app = make_app(store_dsn)
+    client = app.test_client()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+    assert "model store not checked yet" in response.json["reason"]
+    assert response.json["backend"] == "test-backend:8000"
+
+    assert not refresh(app)  # the store answers, but has nothing published
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert "no published model version" in response.json["reason"]
+    assert client.post("/predict", json={"scope": "1", "date": "2024-03-01"}).status_code == 503
+
+    vid = publish(store_dsn, SCOPES_V1)
+    assert refresh(app)
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "model_version": vid,
+        "backend": "test-backend:8000",
+    }
+
+
+def test_models(client, store_dsn):
+    body = client.get("/models").json
+    info = modelstore.latest_version(store_dsn)
+    assert body["model_version"] == info.id
+    assert body["created"] == info.created.isoformat()
+    assert body["scopes"] == ["1", "2", "north"]
+    assert body["scope_count"] == 3
+    assert body["metrics"] == info.metrics
+    assert body["scope_metrics"]["north"] == {"mae": 0.0, "rmse": 0.0}
+    assert body["backend"] == "test-backend:8000"
+
+
+@pytest.mark.parametrize(
+    "scope, day",
+    [("1", "2024-03-01"), (1, "2024-03-02"), ("2", "2024-06-30"), ("north", "2025-01-01")],
+)
+def test_single_prediction(client, scope, day):
+    response = client.post("/predict", json={"scope": scope, "date": day})
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["prediction"] == pytest.approx(expected(*SCOPES_V1[str(scope)], day), abs=1e-6)
+    assert body["scope"] == str(scope) and body["date"] == day
+    assert body["model_version"] == client.get("/models").json["model_version"]
+    assert body["backend"] == "test-backend:8000"
+
+
+def test_batch_prediction_keeps_order(client):
+    instances = [
+        {"scope": "2", "date": "2024-02-10"},
+        {"scope": "1", "date": "2024-02-10"},
+        {"scope": 1, "date": "2024-02-12"},
+        {"scope": "north", "date": "2024-02-10"},
+    ]
+    response = client.post("/predict", json={"instances": instances})
+    assert response.status_code == 200, response.json
+    body = response.json
+    want = [expected(*SCOPES_V1[str(i["scope"])], i["date"]) for i in instances]
+    assert body["predictions"] == pytest.approx(want, abs=1e-6)
+    assert set(body) == {"predictions", "model_version", "backend"}
+
+
+def test_request_without_content_type(client):
+    response = client.post("/predict", data='{"scope": "1", "date": "2024-03-01"}')
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status, message",
+    [
+        ("POST", "/predict", b'{"scope": "1", "date": ', 400, "malformed JSON"),
+        ("POST", "/predict", b"", 400, "empty request body"),
+        ("POST", "/predict", b"\xff\xfe", 400, "malformed JSON"),
+        ("POST", "/predict", [1, 2], 400, "must be an object"),
+        ("POST", "/predict", {"date": "2024-03-01"}, 422, "missing field 'scope'"),
+        ("POST", "/predict", {"scope": "1"}, 422, "missing field 'date'"),
+        ("POST", "/predict", {"scope": "1", "date": 20240301}, 422, "'date' must be a string"),
+        ("POST", "/predict", {"scope": "1", "date": "03/01/2024"}, 422, "not a valid date"),
+        ("POST", "/predict", {"scope": "1", "date": "2024-02-30"}, 422, "not a valid date"),
+        ("POST", "/predict", {"scope": ["1"], "date": "2024-03-01"}, 422, "'scope' must be"),
+        ("POST", "/predict", {"scope": True, "date": "2024-03-01"}, 422, "'scope' must be"),
+        ("POST", "/predict", {"scope": "99", "date": "2024-03-01"}, 404, "unknown scope '99'"),
+        ("POST", "/predict", {"instances": {"scope": "1"}}, 422, "'instances' must be a list"),
+        ("POST", "/predict", {"instances": []}, 422, "'instances' is empty"),
+        (
+            "POST",
+            "/predict",
+            {"instances": [{"scope": "1", "date": "2024-03-01"}, {"scope": "1"}]},
+            422,
+            "instances[1]: missing field 'date'",
+        ),
+        (
+            "POST",
+            "/predict",
+            {"instances": [{"scope": "1", "date": "2024-03-01"}, "x"]},
+            422,
+            "instances[1]: an instance must be an object",
+        ),
+        (
+            "POST",
+            "/predict",
+            {"instances": [{"scope": "7", "date": "2024-03-01"}]},
+            404,
+            "instances[0]: unknown scope '7'",
+        ),
+        ("GET", "/predict", None, 405, "method GET is not allowed on /predict; use POST"),
+        ("POST", "/health", None, 405, "use GET"),
+        ("DELETE", "/models", None, 405, "use GET"),
+        ("GET", "/nope", None, 404, "no such endpoint: GET /nope"),
+    ],
+)
+def test_bad_requests_get_json_4xx(client, method, path, body, status, message):
+    kwargs = {}
+    if isinstance(body, bytes):
+        kwargs = {"data": body, "content_type": "application/json"}
+    elif body is not None:
+        kwargs = {"json": body}
+    response = client.open(path, method=method, **kwargs)
+    assert response.status_code == status
+    assert response.is_json
+    assert message in response.json["error"], response.json
+    assert response.json["backend"] == "test-backend:8000"
+    if status == 405:
+        assert "Allow" in response.headers
+
+
+def test_batch_limit(store_dsn):
+    publish(store_dsn, SCOPES_V1)
+    app = make_app(store_dsn, MAX_BATCH=2)
+    refresh(app)
+    instances = [{"scope": "1", "date": "2024-03-01"}] * 3
+    response = app.test_client().post("/predict", json={"instances": instances})
+    assert response.status_code == 413
+    assert "limit of 2" in response.json["error"]
+
+
+def test_body_too_large(client):
+    response = client.post(
+        "/predict", data=b"[" + b"1," * 600_000 + b"1]", content_type="application/json"
+    )
+    assert response.status_code == 413 and response.is_json
+
+
+def test_newer_version_is_picked_up_without_restart(store_dsn):
+    v1 = publish(store_dsn, SCOPES_V1)
+    app = make_app(store_dsn, START_RELOADER=True, RELOAD_SECONDS=0.2)
+    client = app.test_client()
+    try:
+        wait_for(lambda: client.get("/health").status_code == 200)
+        assert client.get("/models").json["model_version"] == v1
+        request = {"scope": "1", "date": "2024-03-01"}
+        before = client.post("/predict", json=request).json
+        assert before["model_version"] == v1
+
+        v2 = publish(store_dsn, {"1": (200.0, 2.0, 0.0), "3": (1.0, 0.0, 0.0)})
+        wait_for(lambda: client.get("/models").json["model_version"] == v2)
+        after = client.post("/predict", json=request).json
+        assert after["model_version"] == v2
+        assert after["prediction"] == pytest.approx(expected(200.0, 2.0, 0.0, "2024-03-01"))
+        assert client.get("/models").json["scopes"] == ["1", "3"]
+        unknown = client.post("/predict", json={"scope": "2", "date": "2024-03-01"})
+        assert unknown.status_code == 404  # scope 2 is not in the new version
+    finally:
+        app.extensions["model_registry"].stop()
+
+
+def test_requests_during_reloads_never_fail(store_dsn):
+    publish(store_dsn, SCOPES_V1)
+    app = make_app(store_dsn, START_RELOADER=True, RELOAD_SECONDS=0.05)
+    client = app.test_client()
+    try:
+        wait_for(lambda: client.get("/health").status_code == 200)
+        versions = set()
+        deadline = time.monotonic() + 3
+        n = 0
+        while time.monotonic() < deadline:
+            if n % 20 == 0:
+                publish(store_dsn, {s: (c[0] + n, c[1], c[2]) for s, c in SCOPES_V1.items()})
+            body = client.post(
+                "/predict",
+                json={"instances": [{"scope": s, "date": "2024-03-01"} for s in SCOPES_V1]},
+            )
+            assert body.status_code == 200, body.json
+            versions.add(body.json["model_version"])
+            n += 1
+        assert len(versions) >= 2
+    finally:
+        app.extensions["model_registry"].stop()
+
+
+def test_unreachable_store_is_503_with_reason(closed_port_dsn):
+    app = make_app(closed_port_dsn)
+    assert not refresh(app)
+    client = app.test_client()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json["reason"].startswith("model store unreachable")
+    assert client.get("/models").status_code == 503
+    response = client.post("/predict", json={"scope": "1", "date": "2024-03-01"})
+    assert response.status_code == 503 and "no model version loaded" in response.json["error"]
+
+
+def test_missing_dsn_is_503(monkeypatch):
+    monkeypatch.delenv("MODEL_STORE_DSN", raising=False)
+    app = make_app("")
+    refresh(app)
+    response = app.test_client().get("/health")
+    assert response.status_code == 503
+    assert "MODEL_STORE_DSN is not set" in response.json["reason"]
+
+
+def test_store_stopped_health_503_predictions_continue(stoppable_pg):
+    dsn = stoppable_pg.create_database()
+    vid = publish(dsn, SCOPES_V1)
+    app = make_app(dsn)
+    client = app.test_client()
+    assert refresh(app)
+    assert client.get("/health").status_code == 200
+
+    stoppable_pg.stop()
+    assert not refresh(app)
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json["reason"].startswith("model store unreachable")
+    assert health.json["model_version"] == vid
+    response = client.post("/predict", json={"scope": "2", "date": "2024-03-01"})
+    assert response.status_code == 200
+    assert response.json["model_version"] == vid
+    assert client.get("/models").status_code == 200
+
+    stoppable_pg.start()
+    refresh(app)
+    assert client.get("/health").status_code == 200
+
+
+def test_store_down_at_start_keeps_retrying(stoppable_pg):
+    dsn = stoppable_pg.create_database()
+    vid = publish(dsn, SCOPES_V1)
+    stoppable_pg.stop()
+    app = make_app(dsn, START_RELOADER=True, RELOAD_SECONDS=0.2)
+    client = app.test_client()
+    try:
+        time.sleep(0.5)
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert "unreachable" in response.json["reason"]
+        stoppable_pg.start()
+        wait_for(lambda: client.get("/health").status_code == 200)
+        assert client.get("/health").json["model_version"] == vid
+    finally:
+        app.extensions["model_registry"].stop()
+
+
+def test_env_configuration(monkeypatch, store_dsn):
+    monkeypatch.setenv("MODEL_STORE_DSN", store_dsn)
+    monkeypatch.setenv("SERVING_BACKEND_ID", "host1:8001")
+    monkeypatch.setenv("SERVING_RELOAD_SECONDS", "2.5")
+    app = create_app({"START_RELOADER": False})
+    assert app.config["MODEL_STORE_DSN"] == store_dsn
+    assert app.config["BACKEND_ID"] == "host1:8001"
+    assert app.extensions["model_registry"].reload_seconds == 2.5
+
+    monkeypatch.delenv("SERVING_BACKEND_ID")
+    monkeypatch.setenv("SERVING_BIND", "127.0.0.1:8123")
+    assert create_app({"START_RELOADER": False}).config["BACKEND_ID"].endswith(":8123")
+
+    monkeypatch.setenv("SERVING_RELOAD_SECONDS", "soon")
+    with pytest.raises(ValueError, match="SERVING_RELOAD_SECONDS"):
+        create_app({"START_RELOADER": False})
+
+
+def test_json_error_for_crashes(app, monkeypatch):
+    registry = app.extensions["model_registry"]
+    model = registry.current.models["1"]
+    monkeypatch.setattr(model, "predict", lambda x: 1 / 0)
+    response = app.test_client().post("/predict", json={"scope": "1", "date": "2024-03-01"})
+    assert response.status_code == 500
+    assert json.loads(response.data)["backend"] == "test-backend:8000"

@@ -1,0 +1,96 @@
+"""The app under gunicorn with its config file, as the image runs it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import modelstore
+import pytest
+from modelstore.features import DateFeatures
+
+SERVING = Path(__file__).resolve().parents[1]
+
+
+def _get(url: str, data: dict | None = None):
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"} if body else {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def published(store_dsn):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import Pipeline
+
+    days = [[f"2024-01-{d:02d}"] for d in range(1, 29)]
+    model = Pipeline([("f", DateFeatures()), ("r", LinearRegression())])
+    model.fit(days, [10.0 + i for i in range(28)])
+    modelstore.publish_version(store_dsn, {}, {"1": (model, {"mae": 0.0})})
+    return store_dsn
+
+
+def test_config_is_valid():
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("gunicorn")), "--check-config", "-c",
+         "gunicorn.conf.py", "wsgi:app"],
+        cwd=SERVING, capture_output=True, text=True, timeout=60, check=False,
+        env=dict(os.environ, MODEL_STORE_DSN="postgresql://x@127.0.0.1:1/x"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_gunicorn_serves_and_logs_json(published, tmp_path, unused_port):
+    port = unused_port
+    env = dict(
+        os.environ,
+        MODEL_STORE_DSN=published,
+        SERVING_BIND=f"127.0.0.1:{port}",
+        SERVING_WORKERS="2",
+        SERVING_RELOAD_SECONDS="1",
+        SERVING_GRACEFUL_TIMEOUT="5",
+    )
+    env.pop("SERVING_BACKEND_ID", None)
+    out = (tmp_path / "stdout").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=SERVING, env=env, stdout=out, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                status, body = _get(f"{base}/health")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert status == 200, (tmp_path / "stdout").read_text()
+        assert body["backend"].endswith(f":{port}")
+        status, body = _get(f"{base}/predict", {"scope": "1", "date": "2024-01-31"})
+        assert status == 200
+        assert body["prediction"] == pytest.approx(40.0)
+        status, body = _get(f"{base}/predict", {"scope": "1"})
+        assert status == 422 and "missing field 'date'" in body["error"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        out.close()
+    logs = (tmp_path / "stdout").read_text()
+    access = [json.loads(line) for line in logs.splitlines() if line.startswith('{"time"')]
+    assert any(a["path"] == "/predict" and a["status"] == 422 for a in access), logs
+    assert "loaded model version" in logs

@@ -1,0 +1,336 @@
+"""Command line of the training job: parsed and validated before Spark starts.
+
+Every problem found here raises ``UsageError`` with a message naming the problem and
+the fix; the entry point prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+SCOPE_TYPES = ("store", "product")
+MAX_SCOPES = 100_000
+DEFAULT_SYNTHETIC_SCOPES = "1-20"
+DEFAULT_SYNTHETIC_START = date(2024, 1, 1)
+DEFAULT_SYNTHETIC_END = date(2024, 12, 31)
+SOURCE_KINDS = ("synthetic", "parquet:<path>", "csv:<path>", "jdbc:<jdbc-url>#<table>")
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RANGE_RE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:]+$")
+_URI_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class UsageError(ValueError):
+    """A bad argument; the message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # synthetic | parquet | csv | jdbc
+    location: str = ""  # path or JDBC URL
+    table: str = ""  # jdbc only
+
+    def describe(self) -> str:
+        """The source for logs and the version's params, without credentials."""
+        if self.kind == "synthetic":
+            return "synthetic"
+        if self.kind == "jdbc":
+            return f"jdbc:{_redact_url(self.location)}#{self.table}"
+        return f"{self.kind}:{self.location}"
+
+
+@dataclass(frozen=True)
+class Config:
+    scope_type: str
+    scopes: tuple[str, ...] | None  # None: every scope of the input
+    scopes_spec: str
+    start: date | None
+    end: date | None
+    source: Source
+    holdout_days: int
+    min_train_days: int
+    keep_versions: int
+    store_dsn: str = field(repr=False)
+    seed: int = 42
+    partitions: int | None = None
+    ship_code: bool | None = None  # None: only when the job builds its own session
+
+
+def parse_scopes(spec: str) -> tuple[str, ...] | None:
+    """``"1-5,9"`` -> ("1", "2", "3", "4", "5", "9"); ``"all"`` -> None.
+
+    Tokens are integers, inclusive integer ranges ``a-b`` (a <= b) or plain names
+    (letters, digits, ``_ . :``). Order is kept, duplicates dropped.
+    """
+    text = (spec or "").strip()
+    if not text:
+        raise UsageError(
+            "--scopes is empty: give scope ids like '1-200' or '1-5,9', or 'all' for every "
+            "scope of the input"
+        )
+    if text.lower() == "all":
+        return None
+    seen: dict[str, None] = {}
+    for raw in text.split(","):
+        token = raw.strip()
+        if not token:
+            raise UsageError(
+                f"--scopes {spec!r} has an empty item: separate ids and ranges with single "
+                "commas, e.g. '1-5,9'"
+            )
+        match = _RANGE_RE.match(token)
+        if match:
+            lo, hi = int(match.group(1)), int(match.group(2))
+            if lo > hi:
+                raise UsageError(
+                    f"--scopes range {token!r} is empty (start {lo} > end {hi}): write the "
+                    f"smaller id first, e.g. '{hi}-{lo}'"
+                )
+            if hi - lo + 1 + len(seen) > MAX_SCOPES:
+                raise UsageError(
+                    f"--scopes {spec!r} selects more than {MAX_SCOPES} scopes: split the "
+                    "training into several runs"
+                )
+            for value in range(lo, hi + 1):
+                seen[str(value)] = None
+        elif token.isdigit():
+            seen[str(int(token))] = None
+        elif "-" in token or not _NAME_RE.match(token):
+            raise UsageError(
+                f"--scopes item {token!r} is malformed: use ids ('9'), inclusive ranges "
+                "('1-200') or names of letters, digits, '_', '.', ':' separated by commas"
+            )
+        else:
+            seen[token] = None
+        if len(seen) > MAX_SCOPES:
+            raise UsageError(
+                f"--scopes {spec!r} selects more than {MAX_SCOPES} scopes: split the training "
+                "into several runs"
+            )
+    return tuple(seen)
+
+
+def parse_date(value: str, option: str) -> date:
+    text = (value or "").strip()
+    try:
+        if not _DATE_RE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{option} {value!r} is not a date: use YYYY-MM-DD, e.g. 2024-01-31"
+        ) from None
+
+
+def parse_source(value: str) -> Source:
+    text = (value or "").strip()
+    kinds = ", ".join(SOURCE_KINDS)
+    if text == "synthetic":
+        return Source("synthetic")
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in ("parquet", "csv", "jdbc"):
+        raise UsageError(f"--source {value!r} is not a known source: use one of {kinds}")
+    rest = rest.strip()
+    if kind in ("parquet", "csv"):
+        if not rest:
+            raise UsageError(f"--source {value!r} has no path: write {kind}:/path/to/data")
+        if not _URI_SCHEME_RE.match(rest) and not rest.startswith("file:"):
+            if not os.path.exists(rest):
+                raise UsageError(
+                    f"--source {value!r}: input path {rest!r} does not exist: check the path "
+                    "(it must be readable by the driver and every executor)"
+                )
+            if not os.access(rest, os.R_OK):
+                raise UsageError(
+                    f"--source {value!r}: input path {rest!r} is not readable: fix its "
+                    "permissions for the user running the job"
+                )
+        return Source(kind, rest)
+    url, _, table = rest.rpartition("#")
+    url, table = url.strip(), table.strip()
+    if not url or not table:
+        raise UsageError(
+            f"--source {value!r} needs a JDBC URL and a table: write "
+            "jdbc:postgresql://host:5432/db#schema.table"
+        )
+    if not url.startswith("jdbc:"):
+        url = "jdbc:" + url
+    return Source("jdbc", url, table)
+
+
+def _positive(value: int, option: str, minimum: int = 1) -> int:
+    if value < minimum:
+        raise UsageError(f"{option} must be at least {minimum}, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits by itself; raise instead
+        raise UsageError(f"{message} (see train.py --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="train.py",
+        description=(
+            "Train one forecasting model per scope with Spark and publish them as one "
+            "model version to the model store."
+        ),
+    )
+    parser.add_argument(
+        "--scope-type",
+        default="store",
+        help=f"what a scope is: {', '.join(SCOPE_TYPES)} (default: store)",
+    )
+    parser.add_argument(
+        "--scopes",
+        default=None,
+        help="scope ids: '1-200', '1-5,9', or 'all' (default: all of the input; "
+        f"{DEFAULT_SYNTHETIC_SCOPES} for --source synthetic)",
+    )
+    parser.add_argument("--start", default=None, help="first day, YYYY-MM-DD (inclusive)")
+    parser.add_argument("--end", default=None, help="last day, YYYY-MM-DD (inclusive)")
+    parser.add_argument(
+        "--source",
+        default="synthetic",
+        help="input: synthetic, parquet:<path>, csv:<path> or jdbc:<jdbc-url>#<table>, with "
+        "columns scope, date, sales (default: synthetic)",
+    )
+    parser.add_argument(
+        "--holdout-days",
+        type=int,
+        default=28,
+        help="last days of each scope held out for the metrics (default: 28)",
+    )
+    parser.add_argument(
+        "--min-train-days",
+        type=int,
+        default=28,
+        help="fewest training rows (days before the holdout) a scope needs (default: 28)",
+    )
+    parser.add_argument(
+        "--keep-versions", type=int, default=5, help="published versions to keep (default: 5)"
+    )
+    parser.add_argument(
+        "--store-dsn",
+        default=None,
+        help="model store DSN (default: $MODEL_STORE_DSN)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=42, help="seed of the synthetic data (default: 42)"
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="partitions the scopes are trained in (default: from the cluster's cores)",
+    )
+    ship = parser.add_mutually_exclusive_group()
+    ship.add_argument(
+        "--ship-code",
+        dest="ship_code",
+        action="store_const",
+        const=True,
+        default=None,
+        help="send the training and modelstore packages to the executors (default when "
+        "the job builds its own Spark session)",
+    )
+    ship.add_argument(
+        "--no-ship-code",
+        dest="ship_code",
+        action="store_const",
+        const=False,
+        help="rely on the packages being installed on the executors",
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> Config:
+    """Validate the command line; raises UsageError (or SystemExit 0 for --help)."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+
+    scope_type = (ns.scope_type or "").strip().lower()
+    if scope_type not in SCOPE_TYPES:
+        raise UsageError(
+            f"--scope-type {ns.scope_type!r} is unknown: use one of {', '.join(SCOPE_TYPES)}"
+        )
+    source = parse_source(ns.source)
+    spec = (
+        ns.scopes
+        if ns.scopes is not None
+        else (DEFAULT_SYNTHETIC_SCOPES if source.kind == "synthetic" else "all")
+    )
+    scopes = parse_scopes(spec)
+    start = parse_date(ns.start, "--start") if ns.start is not None else None
+    end = parse_date(ns.end, "--end") if ns.end is not None else None
+    if source.kind == "synthetic":
+        if scopes is None:
+            raise UsageError(
+                "--scopes all needs an input to list the scopes: give ids for --source "
+                "synthetic, e.g. --scopes 1-200"
+            )
+        bad = [s for s in scopes if not s.isdigit()]
+        if bad:
+            raise UsageError(
+                f"--scopes {spec!r}: synthetic scopes are integer ids, not {bad[0]!r}: use "
+                "ids and ranges like '1-5,9'"
+            )
+        start = start or (DEFAULT_SYNTHETIC_START if end is None else end - timedelta(days=365))
+        end = end or max(DEFAULT_SYNTHETIC_END, start + timedelta(days=365))
+    if start and end and end < start:
+        raise UsageError(
+            f"--end {end.isoformat()} is before --start {start.isoformat()}: swap them or "
+            "fix the span"
+        )
+    holdout = _positive(ns.holdout_days, "--holdout-days")
+    min_train = _positive(ns.min_train_days, "--min-train-days", minimum=8)
+    if source.kind == "synthetic" and (end - start).days + 1 < holdout + min_train:
+        raise UsageError(
+            f"--start {start} .. --end {end} has {(end - start).days + 1} days but "
+            f"--holdout-days {holdout} + --min-train-days {min_train} need "
+            f"{holdout + min_train}: widen the span or shorten the holdout"
+        )
+    keep = _positive(ns.keep_versions, "--keep-versions")
+    if ns.partitions is not None:
+        _positive(ns.partitions, "--partitions")
+    dsn = ns.store_dsn if ns.store_dsn else os.environ.get("MODEL_STORE_DSN", "")
+    if not dsn:
+        raise UsageError(
+            "no model store: pass --store-dsn postgresql://user:password@host:5432/db or set "
+            "MODEL_STORE_DSN"
+        )
+    return Config(
+        scope_type=scope_type,
+        scopes=scopes,
+        scopes_spec=spec,
+        start=start,
+        end=end,
+        source=source,
+        holdout_days=holdout,
+        min_train_days=min_train,
+        keep_versions=keep,
+        store_dsn=dsn,
+        seed=ns.seed,
+        partitions=ns.partitions,
+        ship_code=ns.ship_code,
+    )
+
+
+def _redact_url(url: str) -> str:
+    """A JDBC/DB URL without user info and query string (which may carry passwords)."""
+    prefix = ""
+    if url.startswith("jdbc:"):
+        prefix, url = "jdbc:", url[5:]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return prefix + url.split("?", 1)[0]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return prefix + urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -1,0 +1,259 @@
+"""The training job: validate, read or generate, train per scope, publish atomically.
+
+Exit codes: 0 published; 2 bad arguments or input (nothing trained); 3 at least one
+scope failed to train (nothing published); 4 model store unreachable or publish failed
+(nothing published); 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import modelstore
+import psycopg
+from modelstore.features import FEATURE_NAMES
+
+from .args import Config, UsageError, parse_args
+from .model import MODEL_DESCRIPTION, train_scopes
+from .sources import (
+    InputError,
+    check_columns,
+    daily_sales,
+    filter_scopes,
+    filter_span,
+    normalize,
+    read_source,
+    scope_stats,
+    synthetic_sales,
+    with_lowercase_columns,
+)
+
+APP_NAME = "SalesForecastTraining"
+RESULT_PREFIX = "TRAINING_RESULT "
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TRAINING, EXIT_STORE = 0, 1, 2, 3, 4
+
+log = logging.getLogger("training")
+
+
+class TrainingFailed(RuntimeError):
+    def __init__(self, failures: dict[str, str]):
+        self.failures = failures
+        super().__init__(f"{len(failures)} scope(s) failed to train")
+
+
+def emit_result(result: dict, stream=None) -> None:
+    """The one machine-readable line of the job (stdout)."""
+    stream = stream or sys.stdout
+    stream.write(RESULT_PREFIX + json.dumps(result, sort_keys=True, default=str) + "\n")
+    stream.flush()
+
+
+def package_zip(directory: str | None = None) -> str:
+    """A zip of the training and modelstore packages, for SparkContext.addPyFile."""
+    import training
+
+    roots = [Path(training.__file__).parent, Path(modelstore.__file__).parent]
+    target = Path(directory or tempfile.mkdtemp(prefix="training-pyfiles-")) / "training_app.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for root in roots:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    if path.suffix in (".py", ".sql"):
+                        zf.write(path, Path(root.name) / path.relative_to(root))
+    return str(target)
+
+
+def check_store(dsn: str) -> None:
+    """Reach the store and create its schema, before Spark does any work."""
+    with modelstore.connect(dsn) as conn:
+        modelstore.ensure_schema(conn)
+
+
+def load_input(spark, config: Config):
+    """(daily DataFrame of scope, date, sales; sorted list of scopes) after validation."""
+    if config.source.kind == "synthetic":
+        df = synthetic_sales(
+            spark,
+            config.scope_type,
+            list(config.scopes),
+            config.start,
+            config.end,
+            seed=config.seed,
+        )
+        return df, list(config.scopes)
+
+    describe = f"input {config.source.describe()}"
+    raw = with_lowercase_columns(read_source(spark, config.source))
+    check_columns(raw, describe)
+    rows = filter_scopes(filter_span(normalize(raw), config.start, config.end), config.scopes)
+    try:
+        stats = scope_stats(rows).collect()
+    except Exception as exc:  # the read itself failed (corrupt file, bad JDBC table, ...)
+        raise InputError(
+            f"cannot read {describe}: {str(exc).strip().splitlines()[0][:300]}. Check the "
+            "input's format and content"
+        ) from exc
+    span = (
+        f" between {config.start or 'the beginning'} and {config.end or 'the end'}"
+        if (config.start or config.end)
+        else ""
+    )
+    present = {r["scope"]: r for r in stats if r["scope"] is not None and r["last"] is not None}
+    if not present:
+        raise InputError(
+            f"{describe} has no usable rows{span} for scopes {config.scopes_spec}: check "
+            "--start/--end and --scopes against the data"
+        )
+    if config.scopes is not None:
+        absent = [s for s in config.scopes if s not in present]
+        if absent:
+            shown = ", ".join(absent[:20]) + (" ..." if len(absent) > 20 else "")
+            raise InputError(
+                f"{len(absent)} requested scope(s) are absent from {describe}{span}: {shown}. "
+                "Drop them from --scopes or fix the input"
+            )
+    invalid = sum(int(r["invalid"] or 0) for r in stats)
+    if invalid:
+        log.warning("ignoring %d row(s) with an unparseable date or sales value", invalid)
+    return daily_sales(rows), sorted(present)
+
+
+def run(spark, config: Config, started: float | None = None) -> dict:
+    """Train and publish; returns the result dict. Raises InputError, TrainingFailed,
+    modelstore.StoreError."""
+    started = started or time.monotonic()
+    daily, scopes = load_input(spark, config)
+    parallelism = spark.sparkContext.defaultParallelism
+    partitions = config.partitions or max(1, min(len(scopes), parallelism * 3))
+    log.info(
+        "training %d %s scope(s) from %s in %d partition(s)",
+        len(scopes),
+        config.scope_type,
+        config.source.describe(),
+        partitions,
+    )
+    results = train_scopes(daily, config.holdout_days, config.min_train_days, partitions)
+    rows = results.collect()
+    failures = {r["scope"]: r["error"] for r in rows if r["error"]}
+    trained = {r["scope"] for r in rows if not r["error"]}
+    for scope in scopes:
+        if scope not in trained and scope not in failures:
+            failures[scope] = "no rows reached training"
+    if failures:
+        raise TrainingFailed(failures)
+
+    models = {
+        r["scope"]: (bytes(r["model"]), json.loads(r["metrics"]))
+        for r in sorted(rows, key=lambda r: r["scope"])
+    }
+    import sklearn
+
+    summary = modelstore.summarize_metrics(m for _, m in models.values())
+    summary = {k: v for k, v in summary.items() if k.split("_")[0] in ("mae", "rmse", "mape")}
+    params = {
+        "scope_type": config.scope_type,
+        "scopes": config.scopes_spec,
+        "scope_count": len(models),
+        "source": config.source.describe(),
+        "start": config.start.isoformat() if config.start else None,
+        "end": config.end.isoformat() if config.end else None,
+        "holdout_days": config.holdout_days,
+        "min_train_days": config.min_train_days,
+        "seed": config.seed if config.source.kind == "synthetic" else None,
+        "model": MODEL_DESCRIPTION,
+        "features": list(FEATURE_NAMES),
+        "input": {"date": "YYYY-MM-DD"},
+        "sklearn_version": sklearn.__version__,
+        "spark_version": spark.version,
+        "spark_app_id": spark.sparkContext.applicationId,
+    }
+    version_id = modelstore.publish_version(
+        config.store_dsn, params, models, keep=config.keep_versions, metrics=summary
+    )
+    return {
+        "status": "ok",
+        "version_id": version_id,
+        "scope_type": config.scope_type,
+        "scope_count": len(models),
+        "metrics": summary,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def _configure_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("TRAINING_LOG_LEVEL", "INFO"),
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+
+def main(argv: list[str] | None = None, spark=None) -> int:
+    """Entry point. Builds (and stops) its own SparkSession unless one is given."""
+    started = time.monotonic()
+    _configure_logging()
+    try:
+        config = parse_args(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        check_store(config.store_dsn)
+    except (modelstore.StoreError, OSError) as exc:
+        print(
+            f"train.py: error: model store: {exc}. Check --store-dsn/MODEL_STORE_DSN "
+            "and that the store is up",
+            file=sys.stderr,
+        )
+        return EXIT_STORE
+    except psycopg.Error as exc:  # permissions, ...
+        print(f"train.py: error: model store: {exc}", file=sys.stderr)
+        return EXIT_STORE
+
+    own_session = spark is None
+    if own_session:
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.builder.appName(APP_NAME).getOrCreate()
+        spark.sparkContext.setLogLevel(os.environ.get("TRAINING_SPARK_LOG_LEVEL", "WARN"))
+    workdir = tempfile.TemporaryDirectory(prefix="training-pyfiles-")
+    try:
+        if config.ship_code if config.ship_code is not None else own_session:
+            spark.sparkContext.addPyFile(package_zip(workdir.name))
+        result = run(spark, config, started)
+    except InputError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingFailed as exc:
+        for scope, error in sorted(exc.failures.items()):
+            print(f"train.py: scope {scope} failed: {error}", file=sys.stderr)
+        print(f"train.py: error: {exc}; nothing was published", file=sys.stderr)
+        emit_result(
+            {
+                "status": "failed",
+                "failed_scopes": sorted(exc.failures),
+                "scope_type": config.scope_type,
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        )
+        return EXIT_TRAINING
+    except modelstore.StoreError as exc:
+        print(f"train.py: error: model store: {exc}; nothing was published", file=sys.stderr)
+        return EXIT_STORE
+    except psycopg.Error as exc:
+        print(f"train.py: error: publishing failed: {exc}; nothing was published", file=sys.stderr)
+        return EXIT_STORE
+    finally:
+        if own_session:
+            spark.stop()
+        workdir.cleanup()
+    emit_result(result)
+    return EXIT_OK
