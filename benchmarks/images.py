@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("ANALYTICS_PLATFORM_CACHE", Path.home() / ".cache/analytics-platform"))
 KEY = CACHE / "ssh/id_ed25519"
@@ -35,12 +37,13 @@ SSH = [
     "-o",
     "LogLevel=ERROR",
 ]
-ORDER = ["base", "spark", "serving", "nginx", "model_store"]
-PARENT = {"spark": "base", "serving": "base"}
-INCLUDE = {
-    "spark": ["apps/training", "apps/modelstore", "apps/loganalytics"],
-    "serving": ["apps/serving", "apps/modelstore"],
-}
+# The images, their parents and included paths: the same list the image_build role uses.
+IMAGES = yaml.safe_load((ROOT / "roles/image_build/defaults/main.yml").read_text())[
+    "image_build_images"
+]
+ORDER = [i["name"] for i in IMAGES]
+PARENT = {i["name"]: i["parent"] for i in IMAGES if "parent" in i}
+INCLUDE = {i["name"]: i.get("include", []) for i in IMAGES}
 
 
 def sh(cmd: str, **kw) -> subprocess.CompletedProcess:
@@ -103,7 +106,7 @@ def main() -> None:
             "--name",
             name,
             "--image-dir",
-            str(ROOT / "images" / name),
+            str(ROOT / next(i["dir"] for i in IMAGES if i["name"] == name)),
             "--out",
             str(CACHE / "contexts" / name),
             "--wheelhouse",
