@@ -28,9 +28,13 @@ fi
 
 if command -v systemctl >/dev/null && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
   systemctl start docker
+elif pgrep -x dockerd >/dev/null; then
+  echo "engine: dockerd is running but not answering yet; waiting"
 else
+  # A dockerd that died leaves its pid file behind, and a new one refuses to start.
+  rm -f /var/run/docker.pid
   echo "engine: starting dockerd (log: /var/log/dockerd.log)"
-  setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
+  setsid dockerd >>/var/log/dockerd.log 2>&1 < /dev/null &
 fi
 for _ in $(seq 60); do answers && break; sleep 1; done
 answers || { echo "engine: dockerd did not answer within 60 s; see /var/log/dockerd.log" >&2; exit 1; }
