@@ -18,4 +18,5 @@ CREATE DATABASE :"db" OWNER :"user";
 SQL
   pg_ctl -w stop >/dev/null
 fi
-exec postgres -c listen_addresses='*' -c port="$MODEL_STORE_PORT"
+# Arguments (e.g. `-c shared_buffers=512MB`) go to postgres.
+exec postgres -c listen_addresses='*' -c port="$MODEL_STORE_PORT" "$@"
