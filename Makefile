@@ -48,10 +48,12 @@ molecule: venv engine ## Every Molecule scenario, one after the other
 
 test: lint unit molecule ## Everything: lint, pytest, every Molecule scenario
 
-demo: venv engine ## The whole platform on a local lab of container hosts
+demo: venv engine ## The whole platform on a local lab of container hosts (re-run: no change)
 	$(BIN)/ansible-playbook playbooks/lab.yml
 	$(BIN)/ansible-playbook site.yml -i inventory/lab
-	@echo; echo "Lab is up: inventory/lab/hosts.ini. Re-run 'make demo' any time; 'make demo-down' removes it."
+	$(BIN)/ansible-playbook playbooks/train.yml -i inventory/lab -e train_only_if_empty=true
+	$(BIN)/ansible-playbook playbooks/status.yml -i inventory/lab
+	@echo; echo "Lab is up (inventory/lab/hosts.ini). Re-run 'make demo' any time; 'make demo-down' removes it."
 
 demo-down: venv ## Remove the lab (its hosts, network and volumes) and nothing else
 	$(BIN)/ansible-playbook playbooks/lab.yml -e lab_hosts_state=absent
