@@ -14,7 +14,9 @@ for req in "$@"; do
   while read -r pin; do
     name=${pin%%==*}; version=${pin#*==}
     norm=$(echo "$name" | tr 'A-Z.-' 'a-z__')
-    if ls "$wheelhouse" | tr 'A-Z.-' 'a-z__' | grep -q "^${norm}_${version//./_}_"; then continue; fi
+    # grep reads all its input (no -q): an early exit would SIGPIPE ls/tr, and pipefail
+    # would then report a wheel that is there as missing.
+    if ls "$wheelhouse" | tr 'A-Z.-' 'a-z__' | grep "^${norm}_${version//./_}_" >/dev/null; then continue; fi
     echo "wheelhouse: fetching $pin" >&2; fetched=1
     if ! "${pip[@]}" download -q --no-deps --only-binary=:all: --implementation cp \
           --python-version "$pyver" --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
