@@ -9,12 +9,21 @@ def _label(container, key, default=None):
     return (container.get("Labels") or {}).get(key, default)
 
 
-def serving_plan(containers, slots, config, address, ports, prefix, label_ns):
+def serving_plan(
+    containers,
+    slots,
+    config,
+    address,
+    ports,
+    prefix,
+    label_ns,
+    config_label="analytics-platform.config",
+):
     """Plan the back-end slots of one host from its containers (docker_host_info, verbose).
 
     Each slot has two blue/green places, colors ``a`` and ``b``, each with its own
     container name and port (``ports`` maps color -> first port; slot i uses first + i - 1).
-    A slot keeps a running container whose config label equals ``config``; otherwise it
+    A slot keeps a running container whose ``config_label`` equals ``config``; otherwise it
     starts one in a color that no running container of the slot uses and retires the
     others once the new one is healthy. Containers of slots beyond ``slots`` are surplus.
 
@@ -44,7 +53,7 @@ def serving_plan(containers, slots, config, address, ports, prefix, label_ns):
             "endpoint": f"{address}:{port}",
             "running": running,
             "healthy": is_healthy,
-            "current": _label(c, f"{label_ns}.config") == config,
+            "current": _label(c, config_label) == config,
         }
         found.setdefault(slot, []).append(entry)
         if running:
