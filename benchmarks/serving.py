@@ -149,7 +149,7 @@ def main() -> int:
     tag = f"analytics-platform/serving:bench-{int(time.time())}"
     build = (
         "set -e; img=$(docker ps --filter label=analytics-platform.component=serving-backend"
-        " --format '{{.Image}}' | head -1); "
+        " --format '{% raw %}{{.Image}}{% endraw %}' | head -1); "
         f"printf 'FROM %s\\nLABEL analytics-platform.bench=%s\\n' \"$img\" {tag.rsplit('-', 1)[1]}"
         f" | docker build -q -t {tag} -"
     )
@@ -162,7 +162,7 @@ def main() -> int:
     )
     log = CACHE / "benchmark-serving-upgrade.log"
     cmd = (
-        f"{tool('ansible-playbook')} -i {a.inventory} {ROOT}/playbooks/serving.yml"
+        f"{tool('ansible-playbook')} -i {a.inventory} {ROOT}/playbooks/upgrade.yml"
         f" -e serving_image={tag}"
     )
     r = run_load(
