@@ -41,12 +41,10 @@ def platform_address(host, hostvars):
     )
 
 
-def platform_image(images, name, fallback=None):
-    """The reference of image `name` built this run, else `fallback`."""
+def platform_image(images, name):
+    """The reference of image `name` built this run (image_build's result)."""
     if name in (images or {}):
         return images[name]["ref"]
-    if fallback:
-        return fallback
     raise AnsibleFilterError(
         f"No '{name}' image was built in this run. Fix: run site.yml (or add --tags images), "
         f"or set the role's image variable to a reference already loaded on the hosts."
