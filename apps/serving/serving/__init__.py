@@ -71,5 +71,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
 
     if app.config["START_RELOADER"]:
+        # Load once before this worker takes a request: under gunicorn every worker builds
+        # its own app, and one that answered before loading would return 503 while its
+        # sibling already serves. refresh never raises; a store that is down is retried
+        # by the thread.
+        registry.refresh()
         registry.start()
     return app

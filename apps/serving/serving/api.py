@@ -107,8 +107,10 @@ def _json_body() -> dict:
     return payload
 
 
-def _parse_instance(item, where: str, version: LoadedVersion) -> tuple[str, str]:
-    """(scope, date) of one instance, or InstanceError naming the problem."""
+def _parse_instance(item, where: str) -> tuple[str, str]:
+    """(scope, date) of one instance, or InstanceError naming the problem.
+
+    Needs no model: a malformed request is a 4xx whether or not a version is loaded."""
     prefix = f"{where}: " if where else ""
     if not isinstance(item, dict):
         raise InstanceError(422, f"{prefix}an instance must be an object with scope and date")
@@ -136,13 +138,18 @@ def _parse_instance(item, where: str, version: LoadedVersion) -> tuple[str, str]
         raise InstanceError(
             422, f"{prefix}'date' {item['date']!r} is not a valid date YYYY-MM-DD"
         ) from None
-    if scope not in version.models:
-        raise InstanceError(
-            404,
-            f"{prefix}unknown scope {scope!r}: model version {version.id} has "
-            f"{len(version.models)} scopes (GET /models lists them)",
-        )
     return scope, day
+
+
+def _check_scopes(instances: list[tuple[str, str]], version: LoadedVersion, batch: bool) -> None:
+    for i, (scope, _) in enumerate(instances):
+        if scope not in version.models:
+            prefix = f"instances[{i}]: " if batch else ""
+            raise InstanceError(
+                404,
+                f"{prefix}unknown scope {scope!r}: model version {version.id} has "
+                f"{len(version.models)} scopes (GET /models lists them)",
+            )
 
 
 def _predict(version: LoadedVersion, instances: list[tuple[str, str]]) -> list[float]:
@@ -162,9 +169,9 @@ def _predict(version: LoadedVersion, instances: list[tuple[str, str]]) -> list[f
 @bp.post("/predict")
 def predict():
     payload = _json_body()
-    version = _loaded_or_503()
     try:
-        if "instances" in payload:
+        batch = "instances" in payload
+        if batch:
             items = payload["instances"]
             if not isinstance(items, list):
                 raise InstanceError(422, "'instances' must be a list of {scope, date} objects")
@@ -175,19 +182,22 @@ def predict():
                 raise InstanceError(
                     413, f"{len(items)} instances is more than the limit of {limit} per request"
                 )
-            parsed = [
-                _parse_instance(item, f"instances[{i}]", version) for i, item in enumerate(items)
-            ]
-            return jsonify(
-                {
-                    "predictions": _predict(version, parsed),
-                    "model_version": version.id,
-                    "backend": _backend(),
-                }
-            )
-        scope, day = _parse_instance(payload, "", version)
+            parsed = [_parse_instance(item, f"instances[{i}]") for i, item in enumerate(items)]
+        else:
+            parsed = [_parse_instance(payload, "")]
+        version = _loaded_or_503()
+        _check_scopes(parsed, version, batch)
     except InstanceError as exc:
         return error_response(exc.status, exc.message)
+    if batch:
+        return jsonify(
+            {
+                "predictions": _predict(version, parsed),
+                "model_version": version.id,
+                "backend": _backend(),
+            }
+        )
+    scope, day = parsed[0]
     return jsonify(
         {
             "prediction": _predict(version, [(scope, day)])[0],

@@ -96,6 +96,8 @@ def test_health_503_before_a_version_then_200(store_dsn):
     assert response.status_code == 503
     assert "no published model version" in response.json["reason"]
     assert client.post("/predict", json={"scope": "1", "date": "2024-03-01"}).status_code == 503
+    bad = client.post("/predict", json={"scope": "1"})  # a bad request is 4xx even now
+    assert bad.status_code == 422 and "missing field 'date'" in bad.json["error"]
 
     vid = publish(store_dsn, SCOPES_V1)
     assert refresh(app)
@@ -228,6 +230,17 @@ def test_body_too_large(client):
         "/predict", data=b"[" + b"1," * 600_000 + b"1]", content_type="application/json"
     )
     assert response.status_code == 413 and response.is_json
+
+
+def test_app_has_loaded_the_newest_version_before_its_first_request(store_dsn):
+    vid = publish(store_dsn, SCOPES_V1)
+    app = make_app(store_dsn, START_RELOADER=True, RELOAD_SECONDS=60)
+    try:
+        response = app.test_client().get("/health")  # no waiting: a gunicorn worker
+        assert response.status_code == 200  # must not answer 503 while its sibling serves
+        assert response.json["model_version"] == vid
+    finally:
+        app.extensions["model_registry"].stop()
 
 
 def test_newer_version_is_picked_up_without_restart(store_dsn):
