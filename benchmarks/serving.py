@@ -111,11 +111,12 @@ def direct_backend(address: str) -> str:
     sys.exit(f"No healthy back-end answers on {address} (slot 1, either place).")
 
 
-def line(label: str, r: dict) -> None:
+def line(label: str, r: dict) -> dict:
     print(
-        f"{label:<34}{r['rps']:>9.1f}{r['p50_ms'] or 0:>9.1f}{r['p99_ms'] or 0:>9.1f}"
+        f"{label:<44}{r['rps']:>9.1f}{r['p50_ms'] or 0:>9.1f}{r['p99_ms'] or 0:>9.1f}"
         f"{r['requests']:>10}{r['failed']:>8}"
     )
+    return r
 
 
 def main() -> int:
@@ -138,11 +139,18 @@ def main() -> int:
     common = {"threads": a.threads, "duration": a.seconds, "scope": ["1", "2"]}
 
     print(f"POST /predict, {a.threads} keep-alive threads, {a.seconds:.0f} s a run, no rate limit")
-    print(f"{'path':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'failed':>8}")
-    line(f"one back-end direct ({backend[7:]})", run_load([backend], **common))
-    line(f"one Nginx ({len(serving)} hosts' back-ends)", run_load(fronts[:1], **common))
+    print(f"{'path':<44}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'failed':>8}")
+    direct = line(f"one back-end direct ({backend[7:]})", run_load([backend], **common))
+    proxied = run_load(fronts[:1], **common)
+    line(f"one Nginx ({len(proxied['backends'])} back-ends answered)", proxied)
     if len(fronts) > 1:
         line(f"all {len(fronts)} Nginx", run_load(fronts, **common))
+    if direct["rps"]:
+        print(
+            f"one Nginx / one back-end direct: {100 * proxied['rps'] / direct['rps']:.0f} %"
+            f" (target >= 90 %; load generator, Nginx and back-ends share"
+            f" {os.cpu_count()} CPUs here)"
+        )
 
     if a.no_upgrade:
         return 0
