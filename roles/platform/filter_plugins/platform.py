@@ -42,12 +42,14 @@ def platform_address(host, hostvars):
 
 
 def platform_image(images, name):
-    """The reference of image `name` built this run (image_build's result)."""
+    """The reference of image `name`: built this run, or (a stage run on its own) the one
+    the controller already built from the current sources (image_build's result)."""
     if name in (images or {}):
         return images[name]["ref"]
     raise AnsibleFilterError(
-        f"No '{name}' image was built in this run. Fix: run site.yml (or add --tags images), "
-        f"or set the role's image variable to a reference already loaded on the hosts."
+        f"No '{name}' image: it was not built in this run, and the controller has none built "
+        f"from the current sources. Fix: run site.yml (or add --tags images), or set the "
+        f"role's image variable to a reference already loaded on the hosts."
     )
 
 
