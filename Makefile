@@ -8,7 +8,7 @@ BIN       := $(VENV)/bin
 CACHE     ?= $(HOME)/.cache/analytics-platform
 # Molecule scenarios: every role that has one, then the top-level cluster scenarios.
 ROLE_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
-CLUSTER_SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
+CLUSTER_SCENARIOS := $(filter-out default,$(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
 export ANALYTICS_PLATFORM_ROOT := $(CURDIR)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
