@@ -200,7 +200,7 @@ def predict():
     scope, day = parsed[0]
     return jsonify(
         {
-            "prediction": _predict(version, [(scope, day)])[0],
+            "prediction": _predict(version, parsed)[0],
             "scope": scope,
             "date": day,
             "model_version": version.id,
