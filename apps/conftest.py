@@ -24,7 +24,10 @@ from pathlib import Path
 import pytest
 
 APPS = Path(__file__).resolve().parent
-APP_PATHS = [str(APPS / "modelstore"), str(APPS / "training"), str(APPS / "serving")]
+MODELS = APPS.parent / "models"
+APP_PATHS = [
+    str(APPS / "modelstore"), str(APPS / "training"), str(APPS / "serving"), str(MODELS),
+]  # fmt: skip
 
 for _p in reversed(APP_PATHS):
     if _p not in sys.path:
@@ -35,6 +38,8 @@ for _p in reversed(APP_PATHS):
 # and keep Spark on loopback. Both are no-ops for code that does not use Spark.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# The repository's example models, as an image's manifest would name them.
+os.environ.setdefault("ANALYTICS_DEFAULT_MODEL", "sales_forecast")
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -270,6 +275,8 @@ def spark(spark_env, tmp_path_factory):
     does on a cluster), so nothing depends on the workers' PYTHONPATH.
     """
     from pyspark.sql import SparkSession
+    import bike_rentals
+    import sales_forecast
     from training.job import package_zip
 
     session = (
@@ -286,7 +293,8 @@ def spark(spark_env, tmp_path_factory):
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
-    session.sparkContext.addPyFile(package_zip(str(tmp_path_factory.mktemp("pyfiles"))))
+    pyfiles = str(tmp_path_factory.mktemp("pyfiles"))
+    session.sparkContext.addPyFile(package_zip(pyfiles, (sales_forecast, bike_rentals)))
     try:
         yield session
     finally:

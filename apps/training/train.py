@@ -1,7 +1,7 @@
-"""Train one sales-forecasting model per scope and publish them as one model version.
+"""Train one model of a model package per scope and publish them as one version.
 
 Usage:
-    spark-submit apps/training/train.py --scope-type store --scopes 1-200 \
+    spark-submit apps/training/train.py --model sales_forecast --scopes 1-200 \
         --start 2024-01-01 --end 2024-12-31 --source synthetic \
         --store-dsn postgresql://user:password@host:5432/modelstore
 
@@ -12,12 +12,13 @@ and exit codes.
 import sys
 from pathlib import Path
 
-# Run from a checkout: the packages sit beside this file and in ../modelstore. When they
-# are installed (the cluster image), the installed ones are used.
+# Run from a checkout: the packages sit beside this file, in ../modelstore and the
+# example models in ../../models. When they are installed (the cluster image), the
+# installed ones are used.
 _HERE = Path(__file__).resolve().parent
-for _path in (_HERE, _HERE.parent / "modelstore"):
-    if (_path / "training").is_dir() or (_path / "modelstore").is_dir():
-        if str(_path) not in sys.path:
+for _path in (_HERE, _HERE.parent / "modelstore", _HERE.parent.parent / "models"):
+    if (_path / "training").is_dir() or (_path / "modelstore").is_dir() or _path.name == "models":
+        if _path.is_dir() and str(_path) not in sys.path:
             sys.path.append(str(_path))
 
 from training.job import main  # noqa: E402

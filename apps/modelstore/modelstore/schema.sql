@@ -1,7 +1,7 @@
 -- Model store schema. Idempotent: safe to run on every deploy and on every start of
 -- the training job (modelstore.ensure_schema runs this file).
 --
--- One row of model_versions is one training run; scope_models holds one fitted model
+-- One row of model_versions is one training run of one model; scope_models holds one fitted model
 -- per scope of that run. Readers only ever look at versions WHERE published: the
 -- publisher writes the version row, all of its scope rows and flips `published` in a
 -- single transaction, so a version is either invisible or complete.
@@ -16,8 +16,14 @@ CREATE TABLE IF NOT EXISTS model_versions (
     published_at timestamptz
 );
 
-CREATE INDEX IF NOT EXISTS model_versions_published_idx
-    ON model_versions (id DESC) WHERE published;
+-- Versions belong to a model (a package of the models directory). A store created before
+-- models had names held only the sales forecaster's versions.
+ALTER TABLE model_versions ADD COLUMN IF NOT EXISTS model text NOT NULL DEFAULT 'sales_forecast';
+ALTER TABLE model_versions ALTER COLUMN model DROP DEFAULT;
+
+DROP INDEX IF EXISTS model_versions_published_idx;
+CREATE INDEX IF NOT EXISTS model_versions_model_published_idx
+    ON model_versions (model, id DESC) WHERE published;
 
 CREATE TABLE IF NOT EXISTS scope_models (
     version_id bigint NOT NULL REFERENCES model_versions (id) ON DELETE CASCADE,

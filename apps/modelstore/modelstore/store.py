@@ -1,10 +1,10 @@
 """PostgreSQL model store: versioned, atomically published per-scope models.
 
-A *version* is one training run: its parameters, its summary metrics and one model per
-scope. ``publish_version`` writes the version row, every scope row and flips the
+A *version* is one training run of one model (a package of the models directory, see
+``contract``): its parameters, its summary metrics and one fitted object per scope. ``publish_version`` writes the version row, every scope row and flips the
 ``published`` flag in ONE transaction, so readers (who only look at published versions)
 see either the complete version or nothing. Publishing also prunes old versions so that
-at most ``keep`` published versions remain.
+at most ``keep`` published versions of that model remain.
 
 Models are stored as joblib pickles. Unpickling runs code: only point readers at a store
 that only trusted writers (the training job) can write to.
@@ -60,6 +60,7 @@ class VersionInfo(NamedTuple):
     created: datetime
     params: dict
     metrics: dict
+    model: str = ""
 
 
 def resolve_dsn(dsn: str | None = None) -> str:
@@ -159,14 +160,19 @@ def publish_version(
     models: Mapping[Any, tuple[Any, Mapping[str, Any]]],
     keep: int = DEFAULT_KEEP,
     metrics: Mapping[str, Any] | None = None,
+    *,
+    model: str,
 ) -> int:
-    """Publish one version atomically and prune to the newest ``keep``; returns its id.
+    """Publish one version of ``model`` atomically and prune that model to its newest
+    ``keep`` versions (other models are untouched); returns the version id.
 
     ``models`` maps scope -> (model_bytes, per-scope metrics). Model values that are not
     bytes are serialised with joblib. ``metrics`` (summary) defaults to the mean and max
     of every numeric per-scope metric. Nothing is visible to readers unless every scope
     was written: on any error the transaction rolls back and the store is unchanged.
     """
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"a version needs the name of its model, got {model!r}")
     if keep is None or int(keep) < 1:
         raise ValueError(f"keep must be at least 1, got {keep!r}")
     keep = int(keep)
@@ -175,8 +181,8 @@ def publish_version(
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
             row = conn.execute(
-                "INSERT INTO model_versions (params) VALUES (%s) RETURNING id",
-                (_jsonb(params),),
+                "INSERT INTO model_versions (model, params) VALUES (%s, %s) RETURNING id",
+                (model, _jsonb(params)),
             ).fetchone()
             version_id = int(row[0])
             seen: set[str] = set()
@@ -187,12 +193,12 @@ def publish_version(
                     if key in seen:
                         raise ValueError(f"scope {key!r} appears twice in the models")
                     seen.add(key)
-                    model, model_metrics = value
-                    scope_metrics.append(model_metrics or {})
+                    fitted, fitted_metrics = value
+                    scope_metrics.append(fitted_metrics or {})
                     cur.execute(
                         "INSERT INTO scope_models (version_id, scope, model, metrics)"
                         " VALUES (%s, %s, %s, %s)",
-                        (version_id, key, _model_bytes(model), _jsonb(model_metrics)),
+                        (version_id, key, _model_bytes(fitted), _jsonb(fitted_metrics)),
                     )
             if not seen:
                 raise ValueError("a version needs at least one scope model; got none")
@@ -204,9 +210,9 @@ def publish_version(
             )
             conn.execute(
                 "DELETE FROM model_versions WHERE id IN ("
-                " SELECT id FROM model_versions WHERE published"
+                " SELECT id FROM model_versions WHERE published AND model = %s"
                 " ORDER BY id DESC OFFSET %s)",
-                (keep,),
+                (model, keep),
             )
     return version_id
 
@@ -222,30 +228,46 @@ def _readonly_query(dsn: str | None, query: str, args: tuple = ()) -> list[tuple
             raise StoreUnavailable(f"model store query failed: {_first_line(exc)}") from exc
 
 
-def latest_version(dsn: str | None = None) -> VersionInfo | None:
-    """(id, created, params, metrics) of the newest published version, or None."""
+def latest_version(dsn: str | None = None, model: str | None = None) -> VersionInfo | None:
+    """The newest published version of ``model`` (of any model when None), or None."""
     rows = _readonly_query(
         dsn,
-        "SELECT id, created, params, metrics FROM model_versions"
-        " WHERE published ORDER BY id DESC LIMIT 1",
+        "SELECT id, created, params, metrics, model FROM model_versions"
+        " WHERE published AND (%s::text IS NULL OR model = %s) ORDER BY id DESC LIMIT 1",
+        (model, model),
     )
     if not rows:
         return None
-    vid, created, params, metrics = rows[0]
-    return VersionInfo(int(vid), created, params or {}, metrics or {})
+    vid, created, params, metrics, name = rows[0]
+    return VersionInfo(int(vid), created, params or {}, metrics or {}, name)
 
 
-def list_versions(dsn: str | None = None) -> list[dict]:
-    """Every published version, newest first: id, created, scope_count, params, metrics."""
+def latest_versions(dsn: str | None = None) -> dict[str, VersionInfo]:
+    """{model: its newest published version}, in one query (what serving polls)."""
     rows = _readonly_query(
         dsn,
-        "SELECT id, created, scope_count, params, metrics FROM model_versions"
-        " WHERE published ORDER BY id DESC",
+        "SELECT DISTINCT ON (model) id, created, params, metrics, model FROM model_versions"
+        " WHERE published ORDER BY model, id DESC",
+    )
+    return {
+        r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4]) for r in rows
+    }
+
+
+def list_versions(dsn: str | None = None, model: str | None = None) -> list[dict]:
+    """Published versions (of ``model``, or of all), newest first: id, model, created,
+    scope_count, params, metrics."""
+    rows = _readonly_query(
+        dsn,
+        "SELECT id, model, created, scope_count, params, metrics FROM model_versions"
+        " WHERE published AND (%s::text IS NULL OR model = %s) ORDER BY id DESC",
+        (model, model),
     )
     return [
-        {"id": int(r[0]), "created": r[1], "scope_count": r[2], "params": r[3], "metrics": r[4]}
+        {"id": int(r[0]), "model": r[1], "created": r[2], "scope_count": r[3],
+         "params": r[4], "metrics": r[5]}
         for r in rows
-    ]
+    ]  # fmt: skip
 
 
 def _published_rows(dsn: str | None, version_id: int, columns: str) -> list[tuple]:

@@ -45,10 +45,10 @@ def test_publish_and_read_back(store_dsn):
         "1": (modelstore.dumps_model(_model(2.0)), {"mae": 1.0, "rmse": 2.0}),
         2: (_model(3.0), {"mae": 3.0, "rmse": float("nan")}),  # objects are serialised too
     }
-    vid = modelstore.publish_version(store_dsn, {"scope_type": "store"}, models)
+    vid = modelstore.publish_version(store_dsn, {"scope_type": "store"}, models, model="m")
     info = modelstore.latest_version(store_dsn)
-    assert info.id == vid
-    vid2, created, params, metrics = info
+    assert info.id == vid and info.model == "m"
+    vid2, created, params, metrics, name = info
     assert params == {"scope_type": "store"}
     assert created.tzinfo is not None
     assert metrics == {"mae_max": 3.0, "mae_mean": 2.0, "rmse_max": 2.0, "rmse_mean": 2.0}
@@ -61,7 +61,7 @@ def test_publish_and_read_back(store_dsn):
 
 def test_dsn_from_environment(store_dsn, monkeypatch):
     monkeypatch.setenv("MODEL_STORE_DSN", store_dsn)
-    vid = modelstore.publish_version(None, {}, {"a": (_model(), {})})
+    vid = modelstore.publish_version(None, {}, {"a": (_model(), {})}, model="m")
     assert modelstore.latest_version().id == vid
 
 
@@ -78,7 +78,7 @@ def test_unreachable_store(closed_port_dsn):
 
 def test_keep_prunes_oldest(store_dsn):
     ids = [
-        modelstore.publish_version(store_dsn, {"run": i}, {"s": (_model(i), {})}, keep=3)
+        modelstore.publish_version(store_dsn, {"run": i}, {"s": (_model(i), {})}, keep=3, model="m")
         for i in range(5)
     ]
     listed = [v["id"] for v in modelstore.list_versions(store_dsn)]
@@ -93,10 +93,50 @@ def test_keep_prunes_oldest(store_dsn):
 
 
 @pytest.mark.parametrize(
-    "models, keep, match",
-    [({}, 5, "at least one scope"), ({"a": (b"x", {})}, 0, "keep must be at least 1")],
+    "models, keep, match, name",
+    [
+        ({}, 5, "at least one scope", "m"),
+        ({"a": (b"x", {})}, 0, "keep must be at least 1", "m"),
+        ({"a": (b"x", {})}, 5, "needs the name of its model", ""),
+    ],
 )
-def test_publish_rejects_bad_arguments(store_dsn, models, keep, match):
+def test_publish_rejects_bad_arguments(store_dsn, models, keep, match, name):
     with pytest.raises(ValueError, match=match):
-        modelstore.publish_version(store_dsn, {}, models, keep=keep)
+        modelstore.publish_version(store_dsn, {}, models, keep=keep, model=name)
     assert modelstore.list_versions(store_dsn) == []
+
+
+def test_versions_and_keep_are_per_model(store_dsn):
+    """Each model keeps its own newest versions; publishing one never prunes another."""
+    def publish(name, run):
+        return modelstore.publish_version(
+            store_dsn, {"run": run}, {"s": (_model(run), {"mae": run})}, keep=2, model=name
+        )
+
+    a = [publish("a", i) for i in range(3)]
+    b = [publish("b", i) for i in range(4)]
+    a.append(publish("a", 9))
+    assert [v["id"] for v in modelstore.list_versions(store_dsn, "a")] == [a[3], a[2]]
+    assert [v["id"] for v in modelstore.list_versions(store_dsn, "b")] == [b[3], b[2]]
+    latest = modelstore.latest_versions(store_dsn)
+    assert {name: info.id for name, info in latest.items()} == {"a": a[3], "b": b[3]}
+    assert latest["a"].params == {"run": 9} and latest["a"].model == "a"
+    assert modelstore.latest_version(store_dsn, "b").id == b[3]
+    assert modelstore.latest_version(store_dsn).id == a[3]  # the newest of any model
+    assert modelstore.latest_version(store_dsn, "nope") is None
+
+
+def test_a_store_from_before_model_names_is_migrated(store_dsn):
+    """A store created by the previous schema (no model column) keeps its versions, as
+    the sales forecaster's, and takes new ones of any model."""
+    with psycopg.connect(store_dsn) as conn:
+        conn.execute(
+            "CREATE TABLE model_versions (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " created timestamptz NOT NULL DEFAULT now(), params jsonb NOT NULL DEFAULT '{}',"
+            " metrics jsonb NOT NULL DEFAULT '{}', scope_count integer NOT NULL DEFAULT 0,"
+            " published boolean NOT NULL DEFAULT false, published_at timestamptz)"
+        )
+        conn.execute("INSERT INTO model_versions (published, scope_count) VALUES (true, 1)")
+    vid = modelstore.publish_version(store_dsn, {}, {"s": (_model(), {})}, model="other")
+    latest = modelstore.latest_versions(store_dsn)
+    assert latest["sales_forecast"].id == 1 and latest["other"].id == vid

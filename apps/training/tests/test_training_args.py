@@ -12,6 +12,7 @@ from training.job import EXIT_USAGE, main
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
 DSN = ["--store-dsn", "postgresql://u:p@127.0.0.1:1/none"]
+DATA = str(Path(__file__).resolve().parents[3] / "data" / "sample")
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,8 @@ def test_defaults_for_synthetic():
     config = parse_args(DSN)
     assert config.scopes == tuple(str(i) for i in range(1, 21))
     assert (config.start, config.end) == (date(2024, 1, 1), date(2024, 12, 31))
-    assert (config.holdout_days, config.keep_versions) == (28, 5)
+    assert (config.params["holdout_days"], config.keep_versions) == (28, 5)
+    assert config.model.name == "sales_forecast"
 
 
 @pytest.mark.parametrize(
@@ -60,13 +62,16 @@ def test_defaults_for_synthetic():
         (["--start", "2024-03-01", "--end", "2024-02-01"], "--end 2024-02-01 is before --start"),
         (["--start", "01/02/2024"], "--start '01/02/2024' is not a date: use YYYY-MM-DD"),
         (["--end", "2024-02-30"], "--end '2024-02-30' is not a date"),
-        (["--start", "2024-01-01", "--end", "2024-01-20"], "widen the span"),
         (["--source", "hive:sales"], "--source 'hive:sales' is not a known source"),
         (["--source", "parquet:/nonexistent/sales"], "does not exist"),
         (["--source", "csv:"], "has no path"),
         (["--source", "jdbc:postgresql://db/x"], "needs a JDBC URL and a table"),
-        (["--holdout-days", "0"], "--holdout-days must be at least 1"),
-        (["--holdout-days", "x"], "invalid int value: 'x'"),
+        (["--param", "holdout_days=x"], "parameter holdout_days='x' is not a int"),
+        (["--param", "horizon=3"], "has no parameter 'horizon'. Fix: use one of: holdout_days"),
+        (["--param", "holdout_days"], "is not NAME=VALUE"),
+        (["--model", "nope"], "model 'nope' is not installed here"),
+        (["--model", "bike_rentals", "--source", "synthetic"], "train it from a file"),
+        (["--model", "bike_rentals", "--data-dir", DATA, "--start", "2024-01-01"], "has no date field"),
         (["--keep-versions", "0"], "--keep-versions must be at least 1"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],

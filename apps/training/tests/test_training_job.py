@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from training.job import EXIT_OK, EXIT_TRAINING, EXIT_USAGE, RESULT_PREFIX, main
-from training.model import train_scope
+from modelstore import contract
 from training.sources import synthetic_sales
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
@@ -46,14 +46,16 @@ def test_train_scope_in_pandas():
     days = pd.date_range("2024-01-01", periods=84, freq="D")
     t = np.arange(84)
     sales = 100 + 0.5 * t + np.where(days.dayofweek >= 5, 20.0, 0.0)
-    result = train_scope(pd.DataFrame({"date": days, "sales": sales}), 14, 28)
-    assert result["metrics"]["mae"] == pytest.approx(0.0, abs=1e-6)
-    assert result["metrics"]["trend_per_day"] == pytest.approx(0.5)
-    assert (result["metrics"]["train_rows"], result["metrics"]["holdout_rows"]) == (70, 14)
-    pred = result["model"].predict([["2024-03-30"]])[0]  # a Saturday, t = 89
-    assert pred == pytest.approx(100 + 0.5 * 89 + 20)
+    model = contract.load("sales_forecast")
+    params = model.run_params({"holdout_days": "14"})
+    fitted, metrics = model.fit_scope(pd.DataFrame({"date": days, "sales": sales}), params)
+    assert metrics["mae"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["trend_per_day"] == pytest.approx(0.5)
+    assert (metrics["train_rows"], metrics["holdout_rows"]) == (70, 14)
+    row = model.schema.validate({"scope": "1", "date": "2024-03-30"})  # a Saturday, t = 89
+    assert model.predict_rows(fitted, [row])[0] == pytest.approx(100 + 0.5 * 89 + 20)
     with pytest.raises(ValueError, match="only 6 training rows"):
-        train_scope(pd.DataFrame({"date": days[:20], "sales": sales[:20]}), 14, 28)
+        model.fit_scope(pd.DataFrame({"date": days[:20], "sales": sales[:20]}), params)
 
 
 def test_synthetic_training_publishes_one_version(spark, store_dsn, capsys):
@@ -102,7 +104,7 @@ def test_file_inputs(spark, store_dsn, sales_pdf, tmp_path, fmt, capsys):
         [
             "--source", f"{fmt}:{path}", "--scopes", "2-4",
             "--start", "2024-01-15", "--end", END.isoformat(),
-            "--holdout-days", "14", "--store-dsn", store_dsn,
+            "--param", "holdout_days=14", "--store-dsn", store_dsn,
         ],
         spark=spark,
     )  # fmt: skip
@@ -217,7 +219,8 @@ def test_readers_never_see_a_partial_version(store_dsn):
     thread.start()
     try:
         vid = modelstore.publish_version(
-            store_dsn, {}, SlowModels({str(i): (model, {"mae": i}) for i in range(scopes)})
+            store_dsn, {}, SlowModels({str(i): (model, {"mae": i}) for i in range(scopes)}),
+            model="sales_forecast",
         )
         wait = time.monotonic() + 5
         while not seen and time.monotonic() < wait:  # let the reader see the result
@@ -237,7 +240,8 @@ def test_readers_never_see_a_partial_version(store_dsn):
 
     with pytest.raises(RuntimeError, match="executor lost"):
         modelstore.publish_version(
-            store_dsn, {}, FailingModels({str(i): (model, {}) for i in range(10)})
+            store_dsn, {}, FailingModels({str(i): (model, {}) for i in range(10)}),
+            model="sales_forecast",
         )
     assert [v["id"] for v in modelstore.list_versions(store_dsn)] == [vid]
     assert modelstore.latest_version(store_dsn).id == vid
@@ -245,7 +249,9 @@ def test_readers_never_see_a_partial_version(store_dsn):
 
 def train_scope_model():
     days = pd.date_range("2024-01-01", periods=60, freq="D")
-    return train_scope(pd.DataFrame({"date": days, "sales": np.arange(60.0)}), 7, 28)["model"]
+    model = contract.load("sales_forecast")
+    rows = pd.DataFrame({"date": days, "sales": np.arange(60.0)})
+    return model.fit_scope(rows, model.run_params({"holdout_days": "7"}))[0]
 
 
 def test_spark_submit_end_to_end(store_dsn, spark_env, tmp_path):

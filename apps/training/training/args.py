@@ -13,12 +13,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
+from modelstore import contract
+
 SCOPE_TYPES = ("store", "product")
 MAX_SCOPES = 100_000
 DEFAULT_SYNTHETIC_SCOPES = "1-20"
 DEFAULT_SYNTHETIC_START = date(2024, 1, 1)
 DEFAULT_SYNTHETIC_END = date(2024, 12, 31)
 SOURCE_KINDS = ("synthetic", "parquet:<path>", "csv:<path>", "jdbc:<jdbc-url>#<table>")
+SYNTHETIC_COLUMNS = ("scope", "date", "sales")
+MODELS_PATH_ENV = "ANALYTICS_MODELS_PATH"  # where the manifest of the installed models is
+DEFAULT_MODEL_ENV = "ANALYTICS_DEFAULT_MODEL"  # overrides the manifest's default
+DEFAULT_DATA_DIR = "/srv/analytics-platform/data"
+_PARAM_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RANGE_RE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
@@ -47,14 +54,14 @@ class Source:
 
 @dataclass(frozen=True)
 class Config:
+    model: contract.Model
+    params: dict  # the model's PARAMS with this run's --param overrides
     scope_type: str
     scopes: tuple[str, ...] | None  # None: every scope of the input
     scopes_spec: str
     start: date | None
     end: date | None
     source: Source
-    holdout_days: int
-    min_train_days: int
     keep_versions: int
     store_dsn: str = field(repr=False)
     seed: int = 42
@@ -179,40 +186,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="train.py",
         description=(
-            "Train one forecasting model per scope with Spark and publish them as one "
-            "model version to the model store."
+            "Train one model of a model package per scope with Spark and publish them as "
+            "one version of that model to the model store."
         ),
     )
     parser.add_argument(
+        "--model",
+        default=None,
+        help="the model package to train (default: the image's default model, the first "
+        "of platform_models)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one of the model's PARAMS for this run (repeatable)",
+    )
+    parser.add_argument(
         "--scope-type",
-        default="store",
-        help=f"what a scope is: {', '.join(SCOPE_TYPES)} (default: store)",
+        default=None,
+        help=f"what a scope is, for the synthetic data: {', '.join(SCOPE_TYPES)} "
+        "(default: the model's TRAINING, else store)",
     )
     parser.add_argument(
         "--scopes",
         default=None,
-        help="scope ids: '1-200', '1-5,9', or 'all' (default: all of the input; "
-        f"{DEFAULT_SYNTHETIC_SCOPES} for --source synthetic)",
+        help="scope ids: '1-200', '1-5,9', or 'all' (default: the model's TRAINING, else "
+        f"all of the input; {DEFAULT_SYNTHETIC_SCOPES} for --source synthetic)",
     )
-    parser.add_argument("--start", default=None, help="first day, YYYY-MM-DD (inclusive)")
+    parser.add_argument(
+        "--start", default=None, help="first day, YYYY-MM-DD (inclusive; the model's date field)"
+    )
     parser.add_argument("--end", default=None, help="last day, YYYY-MM-DD (inclusive)")
     parser.add_argument(
         "--source",
-        default="synthetic",
-        help="input: synthetic, parquet:<path>, csv:<path> or jdbc:<jdbc-url>#<table>, with "
-        "columns scope, date, sales (default: synthetic)",
+        default=None,
+        help="input: synthetic (columns scope, date, sales), parquet:<path>, csv:<path> or "
+        "jdbc:<jdbc-url>#<table> holding the model's scope column, input fields and target "
+        "(default: the model's TRAINING source). {data_dir} in a path is --data-dir",
     )
     parser.add_argument(
-        "--holdout-days",
-        type=int,
-        default=28,
-        help="last days of each scope held out for the metrics (default: 28)",
-    )
-    parser.add_argument(
-        "--min-train-days",
-        type=int,
-        default=28,
-        help="fewest training rows (days before the holdout) a scope needs (default: 28)",
+        "--data-dir",
+        default=None,
+        help=f"the data directory of the cluster (default: ${{ANALYTICS_DATA_DIR}} or "
+        f"{DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
         "--keep-versions", type=int, default=5, help="published versions to keep (default: 5)"
@@ -251,25 +269,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def default_model_name() -> str:
+    """$ANALYTICS_DEFAULT_MODEL, else the default of the image's model manifest."""
+    name = os.environ.get(DEFAULT_MODEL_ENV, "").strip()
+    if name:
+        return name
+    manifest = contract.read_manifest(os.environ.get(MODELS_PATH_ENV, contract.DEFAULT_MODELS_PATH))
+    if not manifest.get("default"):
+        raise UsageError(
+            "no --model given and no default model installed: pass --model NAME (a package "
+            f"of the models directory) or set {DEFAULT_MODEL_ENV}"
+        )
+    return manifest["default"]
+
+
+def parse_params(items: list[str], model: contract.Model) -> dict:
+    overrides = {}
+    for item in items:
+        match = _PARAM_RE.match(item.strip())
+        if not match:
+            raise UsageError(f"--param {item!r} is not NAME=VALUE, e.g. --param holdout_days=14")
+        overrides[match.group(1)] = match.group(2)
+    try:
+        return model.run_params(overrides)
+    except contract.ContractError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def parse_args(argv: list[str] | None) -> Config:
     """Validate the command line; raises UsageError (or SystemExit 0 for --help)."""
     parser = build_parser()
     ns = parser.parse_args(argv)
 
-    scope_type = (ns.scope_type or "").strip().lower()
+    try:
+        model = contract.load(ns.model or default_model_name())
+    except contract.ContractError as exc:
+        raise UsageError(f"--model: {exc}") from None
+    defaults = model.training
+    params = parse_params(ns.param, model)
+    raw_type = ns.scope_type if ns.scope_type is not None else defaults.get("scope_type", "store")
+    scope_type = (raw_type or "").strip().lower()
     if scope_type not in SCOPE_TYPES:
         raise UsageError(
-            f"--scope-type {ns.scope_type!r} is unknown: use one of {', '.join(SCOPE_TYPES)}"
+            f"--scope-type {raw_type!r} is unknown: use one of {', '.join(SCOPE_TYPES)}"
         )
-    source = parse_source(ns.source)
-    spec = (
-        ns.scopes
-        if ns.scopes is not None
-        else (DEFAULT_SYNTHETIC_SCOPES if source.kind == "synthetic" else "all")
-    )
+    data_dir = ns.data_dir or os.environ.get("ANALYTICS_DATA_DIR") or DEFAULT_DATA_DIR
+    raw_source = ns.source if ns.source is not None else defaults.get("source")
+    if not raw_source:
+        raise UsageError(
+            f"--source is needed: model '{model.name}' declares no TRAINING source. Give one "
+            f"of {', '.join(SOURCE_KINDS)}"
+        )
+    source = parse_source(raw_source.replace("{data_dir}", data_dir.rstrip("/")))
+    if source.kind == "synthetic":
+        needs = {model.scope_column, model.target, *model.schema.names}
+        if not needs <= set(SYNTHETIC_COLUMNS) or model.scope_column != "scope":
+            raise UsageError(
+                f"--source synthetic gives the columns {', '.join(SYNTHETIC_COLUMNS)}, but "
+                f"model '{model.name}' needs {', '.join(sorted(needs))}: train it from a file "
+                "(--source parquet:<path> or csv:<path>)"
+            )
+    if ns.scopes is not None:
+        spec = ns.scopes
+    elif ns.source is None and defaults.get("scopes"):
+        spec = str(defaults["scopes"])
+    else:
+        spec = DEFAULT_SYNTHETIC_SCOPES if source.kind == "synthetic" else "all"
     scopes = parse_scopes(spec)
-    start = parse_date(ns.start, "--start") if ns.start is not None else None
-    end = parse_date(ns.end, "--end") if ns.end is not None else None
+    # TRAINING's span belongs to TRAINING's source; another input is read whole by default.
+    own = defaults if ns.source is None else {}
+    start_text = ns.start if ns.start is not None else own.get("start")
+    end_text = ns.end if ns.end is not None else own.get("end")
+    start = parse_date(start_text, "--start") if start_text is not None else None
+    end = parse_date(end_text, "--end") if end_text is not None else None
+    if (start or end) and not any(f.type == "date" for f in model.schema.fields):
+        raise UsageError(
+            f"--start/--end select days, but model '{model.name}' has no date field: drop them"
+        )
     if source.kind == "synthetic":
         if scopes is None:
             raise UsageError(
@@ -289,14 +365,6 @@ def parse_args(argv: list[str] | None) -> Config:
             f"--end {end.isoformat()} is before --start {start.isoformat()}: swap them or "
             "fix the span"
         )
-    holdout = _positive(ns.holdout_days, "--holdout-days")
-    min_train = _positive(ns.min_train_days, "--min-train-days", minimum=8)
-    if source.kind == "synthetic" and (end - start).days + 1 < holdout + min_train:
-        raise UsageError(
-            f"--start {start} .. --end {end} has {(end - start).days + 1} days but "
-            f"--holdout-days {holdout} + --min-train-days {min_train} need "
-            f"{holdout + min_train}: widen the span or shorten the holdout"
-        )
     keep = _positive(ns.keep_versions, "--keep-versions")
     if ns.partitions is not None:
         _positive(ns.partitions, "--partitions")
@@ -307,14 +375,14 @@ def parse_args(argv: list[str] | None) -> Config:
             "MODEL_STORE_DSN"
         )
     return Config(
+        model=model,
+        params=params,
         scope_type=scope_type,
         scopes=scopes,
         scopes_spec=spec,
         start=start,
         end=end,
         source=source,
-        holdout_days=holdout,
-        min_train_days=min_train,
         keep_versions=keep,
         store_dsn=dsn,
         seed=ns.seed,

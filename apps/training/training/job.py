@@ -18,24 +18,21 @@ from pathlib import Path
 
 import modelstore
 import psycopg
-from modelstore.features import FEATURE_NAMES
 
 from .args import Config, UsageError, parse_args
-from .model import MODEL_DESCRIPTION, train_scopes
+from .model import train_scopes
 from .sources import (
     InputError,
-    check_columns,
-    daily_sales,
     filter_scopes,
     filter_span,
+    model_columns,
     normalize,
     read_source,
     scope_stats,
     synthetic_sales,
-    with_lowercase_columns,
 )
 
-APP_NAME = "SalesForecastTraining"
+APP_NAME = "ModelTraining"
 RESULT_PREFIX = "TRAINING_RESULT "
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TRAINING, EXIT_STORE = 0, 1, 2, 3, 4
 
@@ -55,11 +52,13 @@ def emit_result(result: dict, stream=None) -> None:
     stream.flush()
 
 
-def package_zip(directory: str | None = None) -> str:
-    """A zip of the training and modelstore packages, for SparkContext.addPyFile."""
+def package_zip(directory: str | None = None, models: tuple = ()) -> str:
+    """A zip of the training and modelstore packages and of the given model packages
+    (imported modules), for SparkContext.addPyFile."""
     import training
 
     roots = [Path(training.__file__).parent, Path(modelstore.__file__).parent]
+    roots += [Path(m.__file__).parent for m in models]
     target = Path(directory or tempfile.mkdtemp(prefix="training-pyfiles-")) / "training_app.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         for root in roots:
@@ -77,7 +76,8 @@ def check_store(dsn: str) -> None:
 
 
 def load_input(spark, config: Config):
-    """(daily DataFrame of scope, date, sales; sorted list of scopes) after validation."""
+    """(DataFrame of scope, the model's fields and target; sorted list of scopes)."""
+    model = config.model
     if config.source.kind == "synthetic":
         df = synthetic_sales(
             spark,
@@ -90,9 +90,12 @@ def load_input(spark, config: Config):
         return df, list(config.scopes)
 
     describe = f"input {config.source.describe()}"
-    raw = with_lowercase_columns(read_source(spark, config.source))
-    check_columns(raw, describe)
-    rows = filter_scopes(filter_span(normalize(raw), config.start, config.end), config.scopes)
+    raw = read_source(spark, config.source)
+    rows = normalize(model_columns(raw, model, describe), model)
+    date_field = next((f.name for f in model.schema.fields if f.type == "date"), None)
+    if date_field:
+        rows = filter_span(rows, config.start, config.end, date_field)
+    rows = filter_scopes(rows, config.scopes)
     try:
         stats = scope_stats(rows).collect()
     except Exception as exc:  # the read itself failed (corrupt file, bad JDBC table, ...)
@@ -105,7 +108,7 @@ def load_input(spark, config: Config):
         if (config.start or config.end)
         else ""
     )
-    present = {r["scope"]: r for r in stats if r["scope"] is not None and r["last"] is not None}
+    present = {r["scope"] for r in stats if r["scope"] is not None and r["rows"]}
     if not present:
         raise InputError(
             f"{describe} has no usable rows{span} for scopes {config.scopes_spec}: check "
@@ -119,30 +122,31 @@ def load_input(spark, config: Config):
                 f"{len(absent)} requested scope(s) are absent from {describe}{span}: {shown}. "
                 "Drop them from --scopes or fix the input"
             )
-    invalid = sum(int(r["invalid"] or 0) for r in stats)
-    if invalid:
-        log.warning("ignoring %d row(s) with an unparseable date or sales value", invalid)
-    return daily_sales(rows), sorted(present)
+    unscoped = sum(int(r["rows"]) for r in stats if r["scope"] is None)
+    if unscoped:
+        log.warning("ignoring %d row(s) without a %s", unscoped, model.scope_column)
+    return rows.where("scope IS NOT NULL"), sorted(present)
 
 
 def run(spark, config: Config, started: float | None = None) -> dict:
     """Train and publish; returns the result dict. Raises InputError, TrainingFailed,
     modelstore.StoreError."""
     started = started or time.monotonic()
-    daily, scopes = load_input(spark, config)
+    model = config.model
+    rows, scopes = load_input(spark, config)
     parallelism = spark.sparkContext.defaultParallelism
     partitions = config.partitions or max(1, min(len(scopes), parallelism * 3))
     log.info(
-        "training %d %s scope(s) from %s in %d partition(s)",
+        "training model %s: %d %s scope(s) from %s in %d partition(s)",
+        model.name,
         len(scopes),
         config.scope_type,
         config.source.describe(),
         partitions,
     )
-    results = train_scopes(daily, config.holdout_days, config.min_train_days, partitions)
-    rows = results.collect()
-    failures = {r["scope"]: r["error"] for r in rows if r["error"]}
-    trained = {r["scope"] for r in rows if not r["error"]}
+    results = train_scopes(rows, model.name, config.params, partitions).collect()
+    failures = {r["scope"]: r["error"] for r in results if r["error"]}
+    trained = {r["scope"] for r in results if not r["error"]}
     for scope in scopes:
         if scope not in trained and scope not in failures:
             failures[scope] = "no rows reached training"
@@ -151,37 +155,47 @@ def run(spark, config: Config, started: float | None = None) -> dict:
 
     models = {
         r["scope"]: (bytes(r["model"]), json.loads(r["metrics"]))
-        for r in sorted(rows, key=lambda r: r["scope"])
+        for r in sorted(results, key=lambda r: r["scope"])
     }
+    invalid = sum(int(r["invalid"] or 0) for r in results)
+    if invalid:
+        log.warning("ignored %d row(s) that break the schema of model %s", invalid, model.name)
     import sklearn
 
     summary = modelstore.summarize_metrics(m for _, m in models.values())
-    summary = {k: v for k, v in summary.items() if k.split("_")[0] in ("mae", "rmse", "mape")}
+    if model.summary:
+        summary = {k: v for k, v in summary.items() if k.rsplit("_", 1)[0] in model.summary}
     params = {
+        "model": model.name,
+        "description": model.description,
+        "input_schema": model.schema.describe(),
+        "target": model.target,
+        "params": config.params,
         "scope_type": config.scope_type,
         "scopes": config.scopes_spec,
         "scope_count": len(models),
+        "rows": sum(int(r["rows"]) for r in results),
+        "invalid_rows": invalid,
         "source": config.source.describe(),
         "start": config.start.isoformat() if config.start else None,
         "end": config.end.isoformat() if config.end else None,
-        "holdout_days": config.holdout_days,
-        "min_train_days": config.min_train_days,
         "seed": config.seed if config.source.kind == "synthetic" else None,
-        "model": MODEL_DESCRIPTION,
-        "features": list(FEATURE_NAMES),
-        "input": {"date": "YYYY-MM-DD"},
         "sklearn_version": sklearn.__version__,
         "spark_version": spark.version,
         "spark_app_id": spark.sparkContext.applicationId,
     }
     version_id = modelstore.publish_version(
-        config.store_dsn, params, models, keep=config.keep_versions, metrics=summary
-    )
+        config.store_dsn, params, models, keep=config.keep_versions, metrics=summary,
+        model=model.name,
+    )  # fmt: skip
     return {
         "status": "ok",
+        "model": model.name,
         "version_id": version_id,
         "scope_type": config.scope_type,
         "scope_count": len(models),
+        "rows": params["rows"],
+        "invalid_rows": invalid,
         "metrics": summary,
         "seconds": round(time.monotonic() - started, 3),
     }
@@ -227,7 +241,7 @@ def main(argv: list[str] | None = None, spark=None) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="training-pyfiles-")
     try:
         if config.ship_code if config.ship_code is not None else own_session:
-            spark.sparkContext.addPyFile(package_zip(workdir.name))
+            spark.sparkContext.addPyFile(package_zip(workdir.name, (config.model.module,)))
         result = run(spark, config, started)
     except InputError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
@@ -240,6 +254,7 @@ def main(argv: list[str] | None = None, spark=None) -> int:
             {
                 "status": "failed",
                 "failed_scopes": sorted(exc.failures),
+                "model": config.model.name,
                 "scope_type": config.scope_type,
                 "seconds": round(time.monotonic() - started, 3),
             }

@@ -1,7 +1,8 @@
-"""Inputs of the training job as DataFrames of ``scope, date, sales``.
+"""Inputs of the training job: ``scope`` plus a model's input fields and target.
 
-``synthetic_sales`` builds the deterministic synthetic data set on the executors; the
-other functions are pure DataFrame -> DataFrame transforms over any Spark input.
+``synthetic_sales`` builds the deterministic synthetic data set (``scope, date, sales``)
+on the executors; the other functions are pure DataFrame -> DataFrame transforms over any
+Spark input, driven by the model's schema.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from modelstore.contract import Model
+
 from .args import Source
 
-REQUIRED_COLUMNS = ("scope", "date", "sales")
 # Different generators for each scope type, so "store 7" and "product 7" differ.
 _TYPE_SALT = {"store": 1, "product": 2}
 _TYPE_LEVEL = {"store": (50.0, 150.0), "product": (5.0, 45.0)}  # base, spread
@@ -108,48 +110,69 @@ def read_source(spark: SparkSession, source: Source) -> DataFrame:
     raise InputError(f"unknown source kind {source.kind!r}")
 
 
-def with_lowercase_columns(df: DataFrame) -> DataFrame:
-    """Column names stripped and lower-cased (CSV headers like 'Scope ')."""
-    return df.toDF(*[c.strip().lower() for c in df.columns])
-
-
-def check_columns(df: DataFrame, describe: str = "input") -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+def model_columns(df: DataFrame, model: Model, describe: str = "input") -> DataFrame:
+    """The model's columns (scope column, fields, target) matched case-insensitively and
+    renamed to the model's spelling, the scope column to ``scope``; an optional field the
+    input lacks is a null column. InputError naming what is missing and the fix."""
+    by_lower = {c.strip().lower(): c for c in df.columns}
+    needed = [(model.scope_column, "the scope")]
+    needed += [(f.name, f.type) for f in model.schema.fields if f.required]
+    needed += [(model.target, "the target")]
+    missing = [name for name, _ in needed if name.lower() not in by_lower]
     if missing:
+        wanted = ", ".join(f"{name} ({what})" for name, what in needed)
         raise InputError(
             f"{describe} lacks column(s) {', '.join(missing)} (it has: "
-            f"{', '.join(df.columns) or 'none'}): provide columns scope, date (YYYY-MM-DD) "
-            "and sales (number)"
+            f"{', '.join(df.columns) or 'none'}): model '{model.name}' trains from the "
+            f"columns {wanted}"
         )
+    picked = [F.col(f"`{by_lower[model.scope_column.lower()]}`").alias("scope")]
+    for f in model.schema.fields:
+        source = by_lower.get(f.name.lower())
+        column = F.col(f"`{source}`") if source else F.lit(None).cast("string")
+        picked.append(column.alias(f.name))
+    picked.append(F.col(f"`{by_lower[model.target.lower()]}`").alias(model.target))
+    return df.select(*picked)
 
 
-def normalize(df: DataFrame) -> DataFrame:
-    """``scope`` string, ``date`` date, ``sales`` double; unparseable values become null."""
-    types = dict(df.dtypes)
-    if isinstance(df.schema["date"].dataType, T.DateType):
-        the_date = F.col("date")
-    elif isinstance(df.schema["date"].dataType, T.TimestampType | T.TimestampNTZType):
-        the_date = F.to_date(F.col("date"))
-    else:
-        text = F.trim(F.col("date").cast("string"))
-        the_date = F.to_date(
-            F.coalesce(F.try_to_timestamp(text, F.lit("yyyy-MM-dd")), F.try_to_timestamp(text))
-        )
-    scope = F.col("scope")
-    if types["scope"] in ("float", "double") or types["scope"].startswith("decimal"):
-        scope = scope.cast("long")  # 7.0 -> "7"
-    return df.select(
-        F.trim(scope.cast("string")).alias("scope"),
-        the_date.alias("date"),
-        F.col("sales").try_cast("double").alias("sales"),
+def _as_date(df: DataFrame, name: str) -> Column:
+    kind = df.schema[name].dataType
+    if isinstance(kind, T.DateType):
+        return F.col(name)
+    if isinstance(kind, T.TimestampType | T.TimestampNTZType):
+        return F.to_date(F.col(name))
+    text = F.trim(F.col(name).cast("string"))
+    return F.to_date(
+        F.coalesce(F.try_to_timestamp(text, F.lit("yyyy-MM-dd")), F.try_to_timestamp(text))
     )
 
 
-def filter_span(df: DataFrame, start: date | None, end: date | None) -> DataFrame:
+def normalize(df: DataFrame, model: Model) -> DataFrame:
+    """``scope`` a string; numbers double, dates date, categories and strings trimmed
+    strings; the target double. Unparseable values become null (the per-scope check of
+    the schema then counts them)."""
+    types = dict(df.dtypes)
+    scope = F.col("scope")
+    if types["scope"] in ("float", "double") or types["scope"].startswith("decimal"):
+        scope = scope.cast("long")  # 7.0 -> "7"
+    columns = [F.trim(scope.cast("string")).alias("scope")]
+    for f in model.schema.fields:
+        if f.type in ("number", "integer"):
+            value = F.col(f.name).try_cast("double")
+        elif f.type == "date":
+            value = _as_date(df, f.name)
+        else:
+            value = F.trim(F.col(f.name).cast("string"))
+        columns.append(value.alias(f.name))
+    columns.append(F.col(model.target).try_cast("double").alias(model.target))
+    return df.select(*columns)
+
+
+def filter_span(df: DataFrame, start: date | None, end: date | None, column: str) -> DataFrame:
     if start is not None:
-        df = df.where(F.col("date") >= F.lit(start))
+        df = df.where(F.col(column) >= F.lit(start))
     if end is not None:
-        df = df.where(F.col("date") <= F.lit(end))
+        df = df.where(F.col(column) <= F.lit(end))
     return df
 
 
@@ -163,24 +186,8 @@ def filter_scopes(df: DataFrame, scopes: list[str] | tuple[str, ...] | None) -> 
 
 
 def scope_stats(df: DataFrame) -> DataFrame:
-    """Per scope: rows, rows with a null date or sales, first and last valid date."""
-    valid = F.col("date").isNotNull() & F.col("sales").isNotNull()
-    return df.groupBy("scope").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.when(valid, 0).otherwise(1)).alias("invalid"),
-        F.min(F.when(valid, F.col("date"))).alias("first"),
-        F.max(F.when(valid, F.col("date"))).alias("last"),
-    )
-
-
-def daily_sales(df: DataFrame) -> DataFrame:
-    """Valid rows summed to one row per scope and day."""
-    return (
-        df.where(F.col("scope").isNotNull() & F.col("date").isNotNull())
-        .where(F.col("sales").isNotNull())
-        .groupBy("scope", "date")
-        .agg(F.sum("sales").alias("sales"))
-    )
+    """Rows per scope (a null scope is its own group, reported by the caller)."""
+    return df.groupBy("scope").agg(F.count(F.lit(1)).alias("rows"))
 
 
 def _short(exc: BaseException) -> str:

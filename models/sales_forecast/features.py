@@ -1,4 +1,4 @@
-"""Features derived from a date, shared by training and serving.
+"""Features derived from a date (the sales forecaster's first pipeline step).
 
 A stored model is a scikit-learn pipeline whose first step is ``DateFeatures``: it takes
 dates (strings ``YYYY-MM-DD``, ``datetime.date``, numpy ``datetime64`` or pandas
