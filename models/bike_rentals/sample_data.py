@@ -88,7 +88,8 @@ def main() -> None:
     frame = generate(args.stations, args.days, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".part")
-    frame.to_parquet(tmp, index=False)
+    # Spark reads microsecond timestamps, not pandas' default nanoseconds.
+    frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
     tmp.replace(args.out)
     print(f"{args.out}: {len(frame):,} rows, {frame['station'].nunique()} stations")
 

@@ -1,4 +1,4 @@
-"""Online serving of the per-scope forecasting models (Flask app factory)."""
+"""Online serving of every installed model, per scope (Flask app factory)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 import sys
 
 from flask import Flask
+from modelstore import contract
 
 from .registry import ModelRegistry
 
@@ -46,7 +47,9 @@ def _configure_logging() -> None:
 
 def create_app(test_config: dict | None = None) -> Flask:
     """The app. Configuration comes from the environment (MODEL_STORE_DSN,
-    SERVING_BACKEND_ID, SERVING_RELOAD_SECONDS), overridden by ``test_config``."""
+    SERVING_BACKEND_ID, SERVING_RELOAD_SECONDS) and the image's model manifest
+    (ANALYTICS_MODELS_PATH, /opt/models), overridden by ``test_config`` (MODELS: the
+    names of the model packages to serve, DEFAULT_MODEL: the one of POST /predict)."""
     _configure_logging()
     app = Flask(__name__)
     app.config.from_mapping(
@@ -60,9 +63,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
+    if "MODELS" not in app.config:
+        manifest = contract.read_manifest(
+            os.environ.get("ANALYTICS_MODELS_PATH", contract.DEFAULT_MODELS_PATH)
+        )
+        app.config["MODELS"] = manifest["models"]
+        app.config.setdefault("DEFAULT_MODEL", manifest["default"])
+    if not app.config["MODELS"]:
+        raise RuntimeError(
+            "no model package installed: the image's models manifest lists none. Fix: list "
+            "models in platform_models and rebuild the images (site.yml --tags images)"
+        )
+    app.config.setdefault("DEFAULT_MODEL", app.config["MODELS"][0])
     app.json.sort_keys = False
 
-    registry = ModelRegistry(app.config["MODEL_STORE_DSN"], app.config["RELOAD_SECONDS"])
+    # A package that breaks the contract stops the back-end here, before it is healthy.
+    app.extensions["models"] = {name: contract.load(name) for name in app.config["MODELS"]}
+    registry = ModelRegistry(
+        app.config["MODEL_STORE_DSN"], app.config["RELOAD_SECONDS"], app.config["MODELS"]
+    )
     app.extensions["model_registry"] = registry
 
     from . import api, errors

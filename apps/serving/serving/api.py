@@ -1,32 +1,37 @@
-"""Endpoints: GET /health, GET /models, POST /predict."""
+"""Endpoints: GET /health, GET /models, GET /models/NAME, POST /models/NAME/predict and
+POST /predict (the default model).
+
+A request is checked in this order, and the first problem answers: the body is JSON (400),
+the model exists (404), every instance passes the model's schema (422, naming the field,
+the value and what was expected), a version is loaded (404, or 503 while the store is
+down), the scopes exist (404). Nothing a client sends reaches the model unvalidated.
+"""
 
 from __future__ import annotations
 
 import json
-import math
-import re
-from datetime import date
 
-import numpy as np
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from modelstore.contract import Model, ValidationError
 
 from .errors import error_response
 from .registry import LoadedVersion, ModelRegistry
 
 bp = Blueprint("api", __name__)
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-
-class InstanceError(Exception):
-    def __init__(self, status: int, message: str):
+class RequestError(Exception):
+    def __init__(self, status: int, message: str, **detail):
         super().__init__(message)
-        self.status = status
-        self.message = message
+        self.status, self.message, self.detail = status, message, detail
 
 
 def _registry() -> ModelRegistry:
     return current_app.extensions["model_registry"]
+
+
+def _models() -> dict[str, Model]:
+    return current_app.extensions["models"]
 
 
 def _backend() -> str:
@@ -44,10 +49,11 @@ def _keep_reloader_alive():
 def health():
     registry = _registry()
     ok, reason = registry.health()
-    version = registry.current
+    default = registry.version(current_app.config["DEFAULT_MODEL"])
     body = {
         "status": "ok" if ok else "unavailable",
-        "model_version": version.id if version else None,
+        "model_version": default.id if default else None,
+        "models": {name: v.id for name, v in sorted(registry.versions.items())},
         "backend": _backend(),
     }
     if not ok:
@@ -55,155 +61,203 @@ def health():
     return jsonify(body), 200 if ok else 503
 
 
-def _loaded_or_503() -> LoadedVersion:
-    version = _registry().current
-    if version is None:
-        _, reason = _registry().health()
-        abort(503, description=f"no model version loaded yet: {reason}")
-    return version
-
-
-@bp.get("/models")
-def models():
-    version = _loaded_or_503()
-    return jsonify(
-        {
-            "model_version": version.id,
-            "created": version.created.isoformat() if version.created else None,
-            "loaded_at": version.loaded_at.isoformat(),
-            "scope_type": version.params.get("scope_type"),
-            "scope_count": len(version.models),
-            "scopes": sorted(version.models, key=_scope_sort_key),
-            "metrics": version.metrics,
-            "scope_metrics": dict(version.scope_metrics),
-            "params": version.params,
-            "input": {"scope": "string or integer", "date": "YYYY-MM-DD"},
-            "backend": _backend(),
-        }
-    )
-
-
 def _scope_sort_key(scope: str):
     return (0, int(scope), "") if scope.isdigit() else (1, 0, scope)
 
 
-def _json_body() -> dict:
-    raw = request.get_data(cache=False)
-    if not raw or not raw.strip():
-        abort(
-            400,
-            description='empty request body: send JSON like {"scope": "1", "date": "2024-06-01"}',
+def _summary(name: str) -> dict:
+    version = _registry().version(name)
+    return {
+        "name": name,
+        "version": version.id if version else None,
+        "created": version.created.isoformat() if version and version.created else None,
+        "scope_count": len(version.models) if version else 0,
+        "metrics": version.metrics if version else {},
+        "url": url_for("api.model", name=name),
+    }
+
+
+@bp.get("/models")
+def models():
+    registry = _registry()
+    if not registry.versions and not registry.store_ok:
+        abort(503, description=f"no model version loaded yet: {registry.health()[1]}")
+    body = {
+        "default": current_app.config["DEFAULT_MODEL"],
+        "models": [_summary(name) for name in _models()],
+        "backend": _backend(),
+    }
+    if registry.not_installed:
+        body["not_installed"] = list(registry.not_installed)
+    return jsonify(body)
+
+
+def _model_or_404(name: str) -> Model:
+    model = _models().get(name)
+    if model is None:
+        extra = (
+            " (it is published, but this back-end's image does not carry its package: add "
+            "it to platform_models and redeploy)"
+            if name in _registry().not_installed
+            else ""
         )
+        raise RequestError(
+            404,
+            f"unknown model {name!r}{extra}; this back-end serves "
+            f"{', '.join(_models()) or 'no model'} (GET /models)",
+        )
+    return model
+
+
+def _version_or_error(model: Model) -> LoadedVersion:
+    version = _registry().version(model.name)
+    if version is not None:
+        return version
+    registry = _registry()
+    if not registry.store_ok:
+        raise RequestError(503, f"no version of model {model.name!r} loaded yet: {registry.health()[1]}")
+    raise RequestError(
+        404,
+        f"model {model.name!r} has no published version yet: train it "
+        f"(ansible-playbook playbooks/train.yml -e train_model={model.name})",
+    )
+
+
+@bp.get("/models/<name>")
+def model(name: str):
+    try:
+        found = _model_or_404(name)
+    except RequestError as exc:
+        return error_response(exc.status, exc.message)
+    version = _registry().version(name)
+    body = found.describe()
+    example = {"url": url_for("api.model_predict", name=name), "body": dict(found.example)}
+    if version is not None and str(found.example["scope"]) not in version.models:
+        example["body"]["scope"] = min(version.models, key=_scope_sort_key)
+    body.update(
+        {
+            "version": version.id if version else None,
+            "created": version.created.isoformat() if version and version.created else None,
+            "loaded_at": version.loaded_at.isoformat() if version else None,
+            "scope_count": len(version.models) if version else 0,
+            "scopes": sorted(version.models, key=_scope_sort_key) if version else [],
+            "metrics": version.metrics if version else {},
+            "scope_metrics": dict(version.scope_metrics) if version else {},
+            "params": version.params if version else {},
+            "example_request": example,
+            "backend": _backend(),
+        }
+    )
+    return jsonify(body)
+
+
+def _json_body(model: Model) -> dict:
+    raw = request.get_data(cache=False)
+    example = json.dumps(model.example) if model else '{"scope": ...}'
+    if not raw or not raw.strip():
+        abort(400, description=f"empty request body: send JSON like {example}")
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        abort(400, description=f"malformed JSON: {exc}")
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        abort(400, description=f"malformed JSON: {str(exc)[:200]}")
     if not isinstance(payload, dict):
         abort(
             400,
-            description="the JSON body must be an object: "
-            '{"scope": ..., "date": ...} or {"instances": [...]}',
+            description=f"the JSON body must be an object: one instance like {example} or "
+            '{"instances": [...]}',
         )
     return payload
 
 
-def _parse_instance(item, where: str) -> tuple[str, str]:
-    """(scope, date) of one instance, or InstanceError naming the problem.
+def _parse_instance(model: Model, item, where: str) -> tuple[str, dict]:
+    """(scope, validated row) of one instance; RequestError naming the problem.
 
-    Needs no model: a malformed request is a 4xx whether or not a version is loaded."""
+    Needs no loaded version: a malformed request is a 4xx whether or not one is loaded."""
     prefix = f"{where}: " if where else ""
     if not isinstance(item, dict):
-        raise InstanceError(422, f"{prefix}an instance must be an object with scope and date")
-    if "scope" not in item or item["scope"] is None:
-        raise InstanceError(422, f"{prefix}missing field 'scope' (string or integer)")
-    scope = item["scope"]
+        raise RequestError(422, f"{prefix}an instance must be an object with scope and "
+                           + ", ".join(model.schema.names))  # fmt: skip
+    scope = item.get("scope")
+    if scope is None:
+        raise RequestError(
+            422, f"{prefix}missing field 'scope' (string or integer)", field="scope",
+            expected="a string or an integer",
+        )  # fmt: skip
     if isinstance(scope, bool) or not isinstance(scope, str | int):
-        raise InstanceError(
-            422, f"{prefix}'scope' must be a string or an integer, not {type(scope).__name__}"
-        )
-    scope = str(scope).strip()
-    if "date" not in item or item["date"] is None:
-        raise InstanceError(422, f"{prefix}missing field 'date' (YYYY-MM-DD)")
-    day = item["date"]
-    if not isinstance(day, str):
-        raise InstanceError(
-            422, f"{prefix}'date' must be a string YYYY-MM-DD, not {type(day).__name__}"
-        )
-    day = day.strip()
+        raise RequestError(
+            422, f"{prefix}'scope' must be a string or an integer, not {type(scope).__name__}",
+            field="scope", expected="a string or an integer",
+        )  # fmt: skip
     try:
-        if not _DATE_RE.match(day):
-            raise ValueError(day)
-        date.fromisoformat(day)
-    except ValueError:
-        raise InstanceError(
-            422, f"{prefix}'date' {item['date']!r} is not a valid date YYYY-MM-DD"
-        ) from None
-    return scope, day
+        row = model.schema.validate(item, where)
+    except ValidationError as exc:
+        raise RequestError(422, str(exc), **exc.to_dict()) from None
+    return str(scope).strip(), row
 
 
-def _check_scopes(instances: list[tuple[str, str]], version: LoadedVersion, batch: bool) -> None:
-    for i, (scope, _) in enumerate(instances):
+def _check_scopes(scopes: list[str], version: LoadedVersion, batch: bool) -> None:
+    for i, scope in enumerate(scopes):
         if scope not in version.models:
             prefix = f"instances[{i}]: " if batch else ""
-            raise InstanceError(
+            raise RequestError(
                 404,
-                f"{prefix}unknown scope {scope!r}: model version {version.id} has "
-                f"{len(version.models)} scopes (GET /models lists them)",
+                f"{prefix}unknown scope {scope!r}: model {version.model!r} version "
+                f"{version.id} has {len(version.models)} scopes "
+                f"(GET /models/{version.model} lists them)",
             )
 
 
-def _predict(version: LoadedVersion, instances: list[tuple[str, str]]) -> list[float]:
-    """Predictions in the order of ``instances``, one model call per scope."""
-    out: list[float] = [0.0] * len(instances)
+def _predict(model: Model, version: LoadedVersion, parsed: list[tuple[str, dict]]) -> list:
+    """Predictions in the order of the instances, one model call per scope."""
+    out: list = [None] * len(parsed)
     by_scope: dict[str, list[int]] = {}
-    for index, (scope, _) in enumerate(instances):
+    for index, (scope, _) in enumerate(parsed):
         by_scope.setdefault(scope, []).append(index)
     for scope, indexes in by_scope.items():
-        dates = np.array([[instances[i][1]] for i in indexes], dtype=object)
-        values = version.models[scope].predict(dates)
-        for i, value in zip(indexes, np.asarray(values, dtype=float).ravel(), strict=True):
-            out[i] = float(value) if math.isfinite(value) else None
+        values = model.predict_rows(version.models[scope], [parsed[i][1] for i in indexes])
+        for i, value in zip(indexes, values, strict=True):
+            out[i] = value
     return out
 
 
-@bp.post("/predict")
-def predict():
-    payload = _json_body()
+def _predict_response(name: str):
     try:
+        found = _model_or_404(name)
+        payload = _json_body(found)
         batch = "instances" in payload
         if batch:
             items = payload["instances"]
             if not isinstance(items, list):
-                raise InstanceError(422, "'instances' must be a list of {scope, date} objects")
+                raise RequestError(422, "'instances' must be a list of instance objects")
             if not items:
-                raise InstanceError(422, "'instances' is empty: give at least one instance")
+                raise RequestError(422, "'instances' is empty: give at least one instance")
             limit = current_app.config["MAX_BATCH"]
             if len(items) > limit:
-                raise InstanceError(
+                raise RequestError(
                     413, f"{len(items)} instances is more than the limit of {limit} per request"
                 )
-            parsed = [_parse_instance(item, f"instances[{i}]") for i, item in enumerate(items)]
+            parsed = [_parse_instance(found, item, f"instances[{i}]") for i, item in enumerate(items)]
         else:
-            parsed = [_parse_instance(payload, "")]
-        version = _loaded_or_503()
-        _check_scopes(parsed, version, batch)
-    except InstanceError as exc:
-        return error_response(exc.status, exc.message)
+            parsed = [_parse_instance(found, payload, "")]
+        version = _version_or_error(found)
+        _check_scopes([scope for scope, _ in parsed], version, batch)
+    except RequestError as exc:
+        return error_response(exc.status, exc.message, **exc.detail)
+    predictions = _predict(found, version, parsed)
+    body = {"model": name, "model_version": version.id}
     if batch:
-        return jsonify(
-            {
-                "predictions": _predict(version, parsed),
-                "model_version": version.id,
-                "backend": _backend(),
-            }
-        )
-    scope, day = parsed[0]
-    return jsonify(
-        {
-            "prediction": _predict(version, parsed)[0],
-            "scope": scope,
-            "date": day,
-            "model_version": version.id,
-            "backend": _backend(),
-        }
-    )
+        body["predictions"] = predictions
+    else:
+        body.update({"prediction": predictions[0], "scope": parsed[0][0], "input": parsed[0][1]})
+    body["backend"] = _backend()
+    return jsonify(body)
+
+
+@bp.post("/models/<name>/predict")
+def model_predict(name: str):
+    return _predict_response(name)
+
+
+@bp.post("/predict")
+def predict():
+    return _predict_response(current_app.config["DEFAULT_MODEL"])

@@ -1,8 +1,10 @@
 """The models being served: loaded from the model store, refreshed in the background.
 
-The loaded version is one immutable ``LoadedVersion``; a refresh builds a complete new one
-and swaps the reference, so a request (which reads the reference once) always sees one
-whole version and never a half-loaded one.
+Every installed model has at most one loaded, immutable ``LoadedVersion``. A refresh asks
+the store for each model's newest version in one query and loads only the models whose
+version changed, each on its own: a model that fails to load keeps its current version
+and never holds the others back. The registry swaps a whole new mapping, so a request
+(which reads it once) always sees complete versions.
 """
 
 from __future__ import annotations
@@ -24,21 +26,24 @@ log = logging.getLogger("serving.registry")
 @dataclass(frozen=True)
 class LoadedVersion:
     id: int
+    model: str
     created: datetime
     params: dict
     metrics: dict
-    models: Mapping[str, Any]
+    models: Mapping[str, Any]  # scope -> fitted object
     scope_metrics: Mapping[str, dict]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class ModelRegistry:
-    """Holds the newest published version; ``refresh`` polls the store once."""
+    """The newest published version of every installed model; ``refresh`` polls once."""
 
-    def __init__(self, dsn: str | None, reload_seconds: float = 10.0):
+    def __init__(self, dsn: str | None, reload_seconds: float = 10.0, models=("default",)):
         self.dsn = dsn or None
         self.reload_seconds = float(reload_seconds)
-        self._current: LoadedVersion | None = None
+        self.names = tuple(models)
+        self._versions: dict[str, LoadedVersion] = {}
+        self._not_installed: tuple[str, ...] = ()
         self._store_ok = False
         self._reason = "model store not checked yet"
         self._last_check: float | None = None  # monotonic time of the last answer
@@ -46,24 +51,37 @@ class ModelRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
-        self._failed_version: int | None = None
+        self._failed: dict[str, int] = {}
 
     # -- reading -----------------------------------------------------------------------
+    def version(self, name: str) -> LoadedVersion | None:
+        return self._versions.get(name)
+
     @property
-    def current(self) -> LoadedVersion | None:
-        return self._current
+    def versions(self) -> dict[str, LoadedVersion]:
+        return self._versions
+
+    @property
+    def not_installed(self) -> tuple[str, ...]:
+        """Models the store has versions of but this back-end's image does not carry."""
+        return self._not_installed
+
+    @property
+    def store_ok(self) -> bool:
+        return self._store_ok
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._pid == os.getpid()
 
     def health(self) -> tuple[bool, str]:
-        """(healthy, reason): a version is loaded and the store answered last time."""
+        """(healthy, reason): a version of some model is loaded and the store answered
+        last time."""
         if not self.dsn:
             return False, "MODEL_STORE_DSN is not set"
         if not self._store_ok:
             return False, self._reason
-        if self._current is None:
+        if not self._versions:
             return False, self._reason or "no model version loaded yet"
         if self.running and self._last_check is not None:
             age = time.monotonic() - self._last_check
@@ -74,59 +92,79 @@ class ModelRegistry:
 
     # -- refreshing --------------------------------------------------------------------
     def refresh(self) -> bool:
-        """Check the store once; load the newest version if it differs. Never raises.
-
-        Returns True when a new version was loaded.
-        """
+        """Check the store once; load each model whose newest version differs. Never
+        raises. Returns True when a new version of some model was loaded."""
         if not self.dsn:
             self._store_ok, self._reason = False, "MODEL_STORE_DSN is not set"
             return False
         with self._refresh_lock:
             try:
-                info = modelstore.latest_version(self.dsn)
+                latest = modelstore.latest_versions(self.dsn)
             except Exception as exc:
                 self._mark_unreachable(exc)
                 return False
             self._mark_reachable()
-            if info is None:
-                if self._current is None:
-                    self._reason = "no published model version in the store yet"
-                return False
-            current = self._current
-            if current is not None and current.id == info.id:
-                return False
-            try:
-                rows = modelstore.load_version_rows(self.dsn, info.id)
-            except modelstore.VersionNotFound:
-                return False  # pruned between the two queries; next poll sees the newer
-            except Exception as exc:
-                self._mark_unreachable(exc)
-                return False
-            try:
-                models = {scope: modelstore.loads_model(data) for scope, (data, _) in rows.items()}
-            except Exception:
-                if self._failed_version != info.id:
-                    log.exception("cannot load model version %s; keeping the current one", info.id)
-                    self._failed_version = info.id
-                if current is None:
-                    self._reason = f"model version {info.id} could not be loaded (see logs)"
-                return False
-            self._current = LoadedVersion(
-                id=info.id,
-                created=info.created,
-                params=info.params,
-                metrics=info.metrics,
-                models=models,
-                scope_metrics={scope: metrics for scope, (_, metrics) in rows.items()},
-            )
-            self._reason = "ok"
-            log.info(
-                "loaded model version %s (%d scopes)%s",
-                info.id,
-                len(models),
-                f", replacing {current.id}" if current else "",
-            )
-            return True
+            self._not_installed = tuple(sorted(set(latest) - set(self.names)))
+            loaded = dict(self._versions)
+            changed = False
+            for name in self.names:
+                info = latest.get(name)
+                current = loaded.get(name)
+                if info is None or (current is not None and current.id == info.id):
+                    continue
+                new = self._load(name, info, current)
+                if new is not None:
+                    loaded[name] = new
+                    changed = True
+            if changed:
+                self._versions = loaded
+            if not self._versions:
+                self._reason = (
+                    "no published model version in the store yet"
+                    if not latest
+                    else self._reason
+                    if self._failed
+                    else "none of the published models is installed in this back-end"
+                )
+            else:
+                self._reason = "ok"
+            return changed
+
+    def _load(self, name: str, info, current: LoadedVersion | None) -> LoadedVersion | None:
+        try:
+            rows = modelstore.load_version_rows(self.dsn, info.id)
+        except modelstore.VersionNotFound:
+            return None  # pruned between the two queries; the next poll sees the newer
+        except Exception as exc:
+            self._mark_unreachable(exc)
+            return None
+        try:
+            fitted = {scope: modelstore.loads_model(data) for scope, (data, _) in rows.items()}
+        except Exception:
+            if self._failed.get(name) != info.id:
+                log.exception(
+                    "cannot load version %s of model %s; keeping the current one", info.id, name
+                )
+                self._failed[name] = info.id
+            if not self._versions:
+                self._reason = f"version {info.id} of model {name} could not be loaded (see logs)"
+            return None
+        log.info(
+            "loaded model %s version %s (%d scopes)%s",
+            name,
+            info.id,
+            len(fitted),
+            f", replacing {current.id}" if current else "",
+        )
+        return LoadedVersion(
+            id=info.id,
+            model=name,
+            created=info.created,
+            params=info.params,
+            metrics=info.metrics,
+            models=fitted,
+            scope_metrics={scope: metrics for scope, (_, metrics) in rows.items()},
+        )
 
     def _mark_unreachable(self, exc: Exception) -> None:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -168,5 +206,5 @@ class ModelRegistry:
                 self.refresh()
             except Exception:  # refresh does not raise; belt and braces for the thread
                 log.exception("model refresh failed")
-            delay = self.reload_seconds if self._current else min(self.reload_seconds, 2.0)
+            delay = self.reload_seconds if self._versions else min(self.reload_seconds, 2.0)
             self._stop.wait(delay)

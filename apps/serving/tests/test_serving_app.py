@@ -7,7 +7,7 @@ import modelstore
 import numpy as np
 import pandas as pd
 import pytest
-from modelstore.features import DateFeatures
+from sales_forecast.features import DateFeatures
 from serving import create_app
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
@@ -38,7 +38,9 @@ def publish(dsn: str, scopes: dict, **params) -> int:
         scope: (modelstore.dumps_model(fitted_model(*coefs)), {"mae": 0.0, "rmse": 0.0})
         for scope, coefs in scopes.items()
     }
-    return modelstore.publish_version(dsn, {"scope_type": "store", **params}, models, keep=3)
+    return modelstore.publish_version(
+        dsn, {"scope_type": "store", **params}, models, keep=3, model="sales_forecast"
+    )
 
 
 def make_app(dsn: str, **config):
@@ -48,6 +50,7 @@ def make_app(dsn: str, **config):
             "MODEL_STORE_DSN": dsn,
             "BACKEND_ID": "test-backend:8000",
             "START_RELOADER": False,
+            "MODELS": ["sales_forecast", "bike_rentals"],
             **config,
         }
     )
@@ -95,9 +98,11 @@ def test_health_503_before_a_version_then_200(store_dsn):
     response = client.get("/health")
     assert response.status_code == 503
     assert "no published model version" in response.json["reason"]
-    assert client.post("/predict", json={"scope": "1", "date": "2024-03-01"}).status_code == 503
+    # The store answers and has no version: a valid request is a 404 naming the fix.
+    none = client.post("/predict", json={"scope": "1", "date": "2024-03-01"})
+    assert none.status_code == 404 and "train_model=sales_forecast" in none.json["error"]
     bad = client.post("/predict", json={"scope": "1"})  # a bad request is 4xx even now
-    assert bad.status_code == 422 and "missing field 'date'" in bad.json["error"]
+    assert bad.status_code == 422 and "field 'date' is missing" in bad.json["error"]
 
     vid = publish(store_dsn, SCOPES_V1)
     assert refresh(app)
@@ -106,6 +111,7 @@ def test_health_503_before_a_version_then_200(store_dsn):
     assert response.json == {
         "status": "ok",
         "model_version": vid,
+        "models": {"sales_forecast": vid},
         "backend": "test-backend:8000",
     }
 
@@ -113,13 +119,32 @@ def test_health_503_before_a_version_then_200(store_dsn):
 def test_models(client, store_dsn):
     body = client.get("/models").json
     info = modelstore.latest_version(store_dsn)
-    assert body["model_version"] == info.id
-    assert body["created"] == info.created.isoformat()
-    assert body["scopes"] == ["1", "2", "north"]
-    assert body["scope_count"] == 3
-    assert body["metrics"] == info.metrics
-    assert body["scope_metrics"]["north"] == {"mae": 0.0, "rmse": 0.0}
-    assert body["backend"] == "test-backend:8000"
+    assert body["default"] == "sales_forecast"
+    forecaster, rentals = body["models"]
+    assert forecaster["name"] == "sales_forecast" and forecaster["version"] == info.id
+    assert forecaster["scope_count"] == 3 and forecaster["url"] == "/models/sales_forecast"
+    assert rentals == {
+        "name": "bike_rentals", "version": None, "created": None, "scope_count": 0,
+        "metrics": {}, "url": "/models/bike_rentals",
+    }  # fmt: skip
+    one = client.get("/models/sales_forecast").json
+    assert one["version"] == info.id
+    assert one["created"] == info.created.isoformat()
+    assert one["scopes"] == ["1", "2", "north"]
+    assert one["metrics"] == info.metrics
+    assert one["scope_metrics"]["north"] == {"mae": 0.0, "rmse": 0.0}
+    assert one["input"] == {
+        "date": {"type": "date", "required": True, "min": "2000-01-01", "max": "2099-12-31",
+                 "description": "the day to forecast"},
+    }  # fmt: skip
+    # The example request works as shown.
+    example = one["example_request"]
+    answer = client.post(example["url"], json=example["body"])
+    assert answer.status_code == 200 and answer.json["model"] == "sales_forecast"
+    assert one["backend"] == "test-backend:8000"
+    assert client.get("/models/bike_rentals").json["input"]["weather"]["values"] == [
+        "clear", "cloudy", "rain", "snow",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -131,8 +156,8 @@ def test_single_prediction(client, scope, day):
     assert response.status_code == 200, response.json
     body = response.json
     assert body["prediction"] == pytest.approx(expected(*SCOPES_V1[str(scope)], day), abs=1e-6)
-    assert body["scope"] == str(scope) and body["date"] == day
-    assert body["model_version"] == client.get("/models").json["model_version"]
+    assert body["scope"] == str(scope) and body["input"] == {"date": day}
+    assert body["model_version"] == client.get("/models/sales_forecast").json["version"]
     assert body["backend"] == "test-backend:8000"
 
 
@@ -148,7 +173,7 @@ def test_batch_prediction_keeps_order(client):
     body = response.json
     want = [expected(*SCOPES_V1[str(i["scope"])], i["date"]) for i in instances]
     assert body["predictions"] == pytest.approx(want, abs=1e-6)
-    assert set(body) == {"predictions", "model_version", "backend"}
+    assert set(body) == {"predictions", "model", "model_version", "backend"}
 
 
 def test_request_without_content_type(client):
@@ -164,8 +189,17 @@ def test_request_without_content_type(client):
         ("POST", "/predict", b"\xff\xfe", 400, "malformed JSON"),
         ("POST", "/predict", [1, 2], 400, "must be an object"),
         ("POST", "/predict", {"date": "2024-03-01"}, 422, "missing field 'scope'"),
-        ("POST", "/predict", {"scope": "1"}, 422, "missing field 'date'"),
-        ("POST", "/predict", {"scope": "1", "date": 20240301}, 422, "'date' must be a string"),
+        ("POST", "/predict", {"scope": "1"}, 422, "field 'date' is missing"),
+        ("POST", "/predict", {"scope": "1", "date": 20240301}, 422, "is a int, not a string"),
+        ("POST", "/predict", {"scope": "1", "date": "9999-12-31"}, 422, "is out of range"),
+        ("POST", "/predict", {"scope": "1", "date": "2024-01-01", "x": 1}, 422, "not a field"),
+        ("POST", "/predict", b"[" * 100_000 + b"]" * 100_000, 400, "malformed JSON"),
+        ("POST", "/models/nope/predict", {"scope": "1"}, 404, "unknown model 'nope'"),
+        ("GET", "/models/nope", None, 404, "unknown model 'nope'"),
+        ("POST", "/models/bike_rentals/predict", {"scope": "1", "hour": 3, "weekday": "mon",
+          "temperature": 9, "weather": "clear", "holiday": "no"}, 404, "no published version"),
+        ("POST", "/models/bike_rentals/predict", {"scope": "1", "hour": 3, "weekday": "funday",
+          "temperature": 9, "weather": "clear", "holiday": "no"}, 422, "field 'weekday'"),
         ("POST", "/predict", {"scope": "1", "date": "03/01/2024"}, 422, "not a valid date"),
         ("POST", "/predict", {"scope": "1", "date": "2024-02-30"}, 422, "not a valid date"),
         ("POST", "/predict", {"scope": ["1"], "date": "2024-03-01"}, 422, "'scope' must be"),
@@ -178,7 +212,7 @@ def test_request_without_content_type(client):
             "/predict",
             {"instances": [{"scope": "1", "date": "2024-03-01"}, {"scope": "1"}]},
             422,
-            "instances[1]: missing field 'date'",
+            "instances[1]: field 'date' is missing",
         ),
         (
             "POST",
@@ -249,17 +283,17 @@ def test_newer_version_is_picked_up_without_restart(store_dsn):
     client = app.test_client()
     try:
         wait_for(lambda: client.get("/health").status_code == 200)
-        assert client.get("/models").json["model_version"] == v1
+        assert client.get("/models/sales_forecast").json["version"] == v1
         request = {"scope": "1", "date": "2024-03-01"}
         before = client.post("/predict", json=request).json
         assert before["model_version"] == v1
 
         v2 = publish(store_dsn, {"1": (200.0, 2.0, 0.0), "3": (1.0, 0.0, 0.0)})
-        wait_for(lambda: client.get("/models").json["model_version"] == v2)
+        wait_for(lambda: client.get("/models/sales_forecast").json["version"] == v2)
         after = client.post("/predict", json=request).json
         assert after["model_version"] == v2
         assert after["prediction"] == pytest.approx(expected(200.0, 2.0, 0.0, "2024-03-01"))
-        assert client.get("/models").json["scopes"] == ["1", "3"]
+        assert client.get("/models/sales_forecast").json["scopes"] == ["1", "3"]
         unknown = client.post("/predict", json={"scope": "2", "date": "2024-03-01"})
         assert unknown.status_code == 404  # scope 2 is not in the new version
     finally:
@@ -299,7 +333,8 @@ def test_unreachable_store_is_503_with_reason(closed_port_dsn):
     assert response.json["reason"].startswith("model store unreachable")
     assert client.get("/models").status_code == 503
     response = client.post("/predict", json={"scope": "1", "date": "2024-03-01"})
-    assert response.status_code == 503 and "no model version loaded" in response.json["error"]
+    assert response.status_code == 503 and "no version of model" in response.json["error"]
+    assert "unreachable" in response.json["error"]
 
 
 def test_missing_dsn_is_503(monkeypatch):
@@ -357,23 +392,36 @@ def test_env_configuration(monkeypatch, store_dsn):
     monkeypatch.setenv("MODEL_STORE_DSN", store_dsn)
     monkeypatch.setenv("SERVING_BACKEND_ID", "host1:8001")
     monkeypatch.setenv("SERVING_RELOAD_SECONDS", "2.5")
-    app = create_app({"START_RELOADER": False})
+    models = {"START_RELOADER": False, "MODELS": ["sales_forecast"]}
+    app = create_app(models)
     assert app.config["MODEL_STORE_DSN"] == store_dsn
     assert app.config["BACKEND_ID"] == "host1:8001"
     assert app.extensions["model_registry"].reload_seconds == 2.5
 
     monkeypatch.delenv("SERVING_BACKEND_ID")
     monkeypatch.setenv("SERVING_BIND", "127.0.0.1:8123")
-    assert create_app({"START_RELOADER": False}).config["BACKEND_ID"].endswith(":8123")
+    assert create_app(models).config["BACKEND_ID"].endswith(":8123")
 
     monkeypatch.setenv("SERVING_RELOAD_SECONDS", "soon")
     with pytest.raises(ValueError, match="SERVING_RELOAD_SECONDS"):
-        create_app({"START_RELOADER": False})
+        create_app(models)
+
+
+def test_models_come_from_the_image_manifest(monkeypatch, tmp_path, store_dsn):
+    from modelstore import contract
+
+    monkeypatch.setenv("ANALYTICS_MODELS_PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="no model package installed"):
+        create_app({"START_RELOADER": False, "MODEL_STORE_DSN": store_dsn})
+    contract.write_manifest(tmp_path, ["bike_rentals", "sales_forecast"])
+    app = create_app({"START_RELOADER": False, "MODEL_STORE_DSN": store_dsn})
+    assert list(app.extensions["models"]) == ["bike_rentals", "sales_forecast"]
+    assert app.config["DEFAULT_MODEL"] == "bike_rentals"
 
 
 def test_json_error_for_crashes(app, monkeypatch):
     registry = app.extensions["model_registry"]
-    model = registry.current.models["1"]
+    model = registry.version("sales_forecast").models["1"]
     monkeypatch.setattr(model, "predict", lambda x: 1 / 0)
     response = app.test_client().post("/predict", json={"scope": "1", "date": "2024-03-01"})
     assert response.status_code == 500

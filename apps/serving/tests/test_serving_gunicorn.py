@@ -12,7 +12,8 @@ from pathlib import Path
 
 import modelstore
 import pytest
-from modelstore.features import DateFeatures
+from modelstore import contract
+from sales_forecast.features import DateFeatures
 
 SERVING = Path(__file__).resolve().parents[1]
 
@@ -37,21 +38,31 @@ def published(store_dsn):
     days = [[f"2024-01-{d:02d}"] for d in range(1, 29)]
     model = Pipeline([("f", DateFeatures()), ("r", LinearRegression())])
     model.fit(days, [10.0 + i for i in range(28)])
-    modelstore.publish_version(store_dsn, {}, {"1": (model, {"mae": 0.0})})
+    modelstore.publish_version(store_dsn, {}, {"1": (model, {"mae": 0.0})}, model="sales_forecast")
     return store_dsn
 
 
-def test_config_is_valid():
+@pytest.fixture
+def manifest(tmp_path):
+    """The image's models manifest, naming the repository's examples (the packages are
+    found beside the checkout, as wsgi.py arranges)."""
+    folder = tmp_path / "manifest"
+    folder.mkdir()
+    contract.write_manifest(folder, ["sales_forecast", "bike_rentals"])
+    return str(folder)
+
+
+def test_config_is_valid(manifest):
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("gunicorn")), "--check-config", "-c",
          "gunicorn.conf.py", "wsgi:app"],
         cwd=SERVING, capture_output=True, text=True, timeout=60, check=False,
-        env=dict(os.environ, MODEL_STORE_DSN="postgresql://x@127.0.0.1:1/x"),
+        env=dict(os.environ, MODEL_STORE_DSN="postgresql://x@127.0.0.1:1/x", ANALYTICS_MODELS_PATH=manifest),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
 
 
-def test_gunicorn_serves_and_logs_json(published, tmp_path, unused_port):
+def test_gunicorn_serves_and_logs_json(published, manifest, tmp_path, unused_port):
     port = unused_port
     env = dict(
         os.environ,
@@ -60,6 +71,7 @@ def test_gunicorn_serves_and_logs_json(published, tmp_path, unused_port):
         SERVING_WORKERS="2",
         SERVING_RELOAD_SECONDS="1",
         SERVING_GRACEFUL_TIMEOUT="5",
+        ANALYTICS_MODELS_PATH=manifest,
     )
     env.pop("SERVING_BACKEND_ID", None)
     out = (tmp_path / "stdout").open("w")
@@ -85,7 +97,8 @@ def test_gunicorn_serves_and_logs_json(published, tmp_path, unused_port):
         assert status == 200
         assert body["prediction"] == pytest.approx(40.0)
         status, body = _get(f"{base}/predict", {"scope": "1"})
-        assert status == 422 and "missing field 'date'" in body["error"]
+        assert status == 422 and "field 'date' is missing" in body["error"]
+        assert body["field"] == "date"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -93,4 +106,4 @@ def test_gunicorn_serves_and_logs_json(published, tmp_path, unused_port):
     logs = (tmp_path / "stdout").read_text()
     access = [json.loads(line) for line in logs.splitlines() if line.startswith('{"time"')]
     assert any(a["path"] == "/predict" and a["status"] == 422 for a in access), logs
-    assert "loaded model version" in logs
+    assert "loaded model sales_forecast version" in logs
