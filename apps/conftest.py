@@ -274,9 +274,9 @@ def spark(spark_env, tmp_path_factory):
     modelstore packages are shipped to its Python workers with addPyFile (as train.py
     does on a cluster), so nothing depends on the workers' PYTHONPATH.
     """
-    from pyspark.sql import SparkSession
     import bike_rentals
     import sales_forecast
+    from pyspark.sql import SparkSession
     from training.job import package_zip
 
     session = (

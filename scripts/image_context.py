@@ -2,10 +2,14 @@
 """Stage an image's build context and print its content tag.
 
     image_context.py --name spark --image-dir images/spark --out DIR \
-        [--wheelhouse DIR] [--include apps/training ...] [--parent-id sha256:...]
+        [--wheelhouse DIR] [--include apps/training ...] [--parent-id sha256:...] \
+        [--models-dir DIR --model NAME ...]
 
 The context is the image directory, the wheels its requirements.txt pins (hard links
-from the wheelhouse) under wheels/, and --include'd paths under apps/. The tag is a
+from the wheelhouse) under wheels/, and --include'd paths under apps/. With --model, the
+team's model packages (DIR/NAME) go under models/ with a manifest models/models.json
+(the first is the default model), their pins into models-requirements.txt, and their
+wheels under wheels/ too. The tag is a
 hash of every staged file's path and content plus the parent image's ID, so an
 unchanged input never rebuilds and any change always does. Prints JSON:
 {"tag": "...", "context": "..."}.
@@ -21,6 +25,7 @@ import sys
 from pathlib import Path
 
 IGNORE = re.compile(r"(__pycache__|\.pyc$|\.pytest_cache|/tests?/|\.ruff_cache)")
+COPY_IGNORE = ("__pycache__", "*.pyc", "tests", ".pytest_cache", ".ruff_cache")
 
 
 def pinned(requirements: Path) -> list[tuple[str, str]]:
@@ -45,21 +50,47 @@ def wheel_for(wheelhouse: Path, name: str, version: str) -> Path:
     sys.exit(f"no wheel for {name}=={version} in {wheelhouse}; run the wheelhouse step first")
 
 
+def stage_models(args, out: Path) -> list[tuple[str, str]]:
+    """Copy the model packages and write the manifest; returns their pins."""
+    models = out / "models"
+    models.mkdir()
+    lines, pins = [], []
+    for name in args.model:
+        src = Path(args.models_dir) / name
+        if not (src / "__init__.py").is_file():
+            sys.exit(f"model {name!r}: no package at {src}; check platform_models_dir")
+        shutil.copytree(src, models / name, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+        req = src / "requirements.txt"
+        if req.exists():
+            for pin in pinned(req):
+                if pin not in pins:
+                    pins.append(pin)
+                    lines.append(f"{pin[0]}=={pin[1]}")
+    manifest = {"models": list(args.model), "default": args.model[0] if args.model else None}
+    (models / "models.json").write_text(json.dumps(manifest) + "\n")
+    (out / "models-requirements.txt").write_text("".join(f"{x}\n" for x in lines))
+    return pins
+
+
 def stage(args) -> Path:
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(args.image_dir, out)
     req = Path(args.image_dir) / "requirements.txt"
-    if req.exists():
+    pins = pinned(req) if req.exists() else []
+    if args.models_dir:
+        pins += stage_models(args, out)
+    if pins:
         (out / "wheels").mkdir()
-        for name, version in pinned(req):
+        for name, version in pins:
             whl = wheel_for(Path(args.wheelhouse), name, version)
-            os.link(whl, out / "wheels" / whl.name)
+            if not (out / "wheels" / whl.name).exists():
+                os.link(whl, out / "wheels" / whl.name)
     for inc in args.include:
         src = Path(inc)
         dst = out / "apps" / src.name
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*COPY_IGNORE))
     return out
 
 
@@ -86,6 +117,8 @@ def main() -> None:
     p.add_argument("--wheelhouse", default="")
     p.add_argument("--include", action="append", default=[])
     p.add_argument("--parent-id", default="")
+    p.add_argument("--models-dir", default="", help="folder of the team's model packages")
+    p.add_argument("--model", action="append", default=[], help="a model package to bake in")
     args = p.parse_args()
     ctx = stage(args)
     print(

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Publish a small synthetic model version into a model store (tests and benchmarks).
+"""Publish a small synthetic version of the sales_forecast model into a model store (tests
+and benchmarks).
 
 One linear trend + day-of-week model per scope, fitted on 120 synthetic days, published
 with apps/modelstore exactly as the training job publishes. Prints the version id.
@@ -14,12 +15,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "apps/modelstore"))
+sys.path[:0] = [str(ROOT / "apps/modelstore"), str(ROOT / "models")]
 
 import modelstore  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from modelstore.features import DateFeatures  # noqa: E402
+from sales_forecast.features import DateFeatures  # noqa: E402
 from sklearn.linear_model import LinearRegression  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
@@ -47,7 +48,7 @@ def main() -> int:
         for i, scope in enumerate(scopes)
     }
     params = {"scope_type": "store", "source": "scripts/publish_test_model.py", "tag": args.tag}
-    print(modelstore.publish_version(args.dsn, params, models, keep=3))
+    print(modelstore.publish_version(args.dsn, params, models, keep=3, model="sales_forecast"))
     return 0
 
 

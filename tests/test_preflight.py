@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 GOOD = Path(__file__).parent / "inventories" / "good"
 DOCKER_PLAY = "PLAY [Docker engine on every host]"
 
@@ -128,3 +129,25 @@ def test_broken_inventory_is_rejected_before_any_change(case, tmp_path, ansible_
     assert message in out, out
     assert "Fix:" in out, out
     assert DOCKER_PLAY not in result.stdout, "a stage ran after preflight failed"
+
+
+def test_a_model_that_breaks_the_contract_stops_before_any_host(ansible_playbook, tmp_path):
+    """The team's models folder holds a package without predict: preflight refuses it on
+    the controller, naming the model and the fix, and never connects to a host (the good
+    inventory's hosts do not exist)."""
+    models = tmp_path / "team-models"
+    shutil.copytree(ROOT / "models" / "sales_forecast", models / "sales_forecast")
+    (models / "churn").mkdir()
+    (models / "churn" / "__init__.py").write_text(
+        "SCHEMA = {'tenure': {'type': 'integer', 'min': 0}}\nTARGET = 'churned'\n"
+        "EXAMPLE = {'scope': 'eu', 'tenure': 3}\ndef fit(rows, params):\n    return None, {}\n"
+    )
+    result = ansible_playbook(
+        "playbooks/preflight.yml", "-i", str(GOOD),
+        "-e", f"platform_models_dir={models}",
+        "-e", '{"platform_models": ["sales_forecast", "churn"]}',
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "model 'churn': no function predict. Fix: define predict(fitted, rows)" in out
+    assert "Reach the host" not in out

@@ -52,7 +52,9 @@ def features(rows: pd.DataFrame) -> np.ndarray:
             codes = pd.Categorical(rows[name], categories=CATEGORIES[name]).codes
             columns.append(np.where(codes < 0, np.nan, codes).astype(float))
         else:
-            columns.append(pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+            columns.append(
+                pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            )
     return np.column_stack(columns)
 
 

@@ -89,7 +89,9 @@ def fit(rows: pd.DataFrame, params: dict) -> tuple[Pipeline, dict]:
         }
     )
     final = build_model().fit(data[["date"]].to_numpy(), data["sales"].to_numpy())
-    metrics["trend_per_day"] = float(final.named_steps["regression"].coef_[FEATURE_NAMES.index("t")])
+    metrics["trend_per_day"] = float(
+        final.named_steps["regression"].coef_[FEATURE_NAMES.index("t")]
+    )
     return final, metrics
 
 

@@ -110,9 +110,17 @@ class Field:
             what = "of length" if self.type == "string" else ""
             return f"{kind} {what} between {self.min} and {self.max}".replace("  ", " ")
         if self.min is not None:
-            return f"{kind} >= {self.min}" if self.type != "string" else f"{kind} of length >= {self.min}"
+            return (
+                f"{kind} >= {self.min}"
+                if self.type != "string"
+                else f"{kind} of length >= {self.min}"
+            )
         if self.max is not None:
-            return f"{kind} <= {self.max}" if self.type != "string" else f"{kind} of length <= {self.max}"
+            return (
+                f"{kind} <= {self.max}"
+                if self.type != "string"
+                else f"{kind} of length <= {self.max}"
+            )
         return kind
 
     def describe(self) -> dict:
@@ -353,7 +361,11 @@ class Schema:
                 out[f.name] = day
             elif f.type == "category":
                 allowed = {str(v): v for v in f.values}
-                mapped = col.map(lambda v: allowed.get(str(v).strip()) if v is not None else None)
+                mapped = col.map(
+                    lambda v, allowed=allowed: (
+                        allowed.get(str(v).strip()) if v is not None else None
+                    )
+                )
                 bad = mapped.isna().to_numpy() & ~missing
                 out[f.name] = mapped
             else:
@@ -495,7 +507,9 @@ def wrap(module: Any, name: str | None = None) -> Model:
             "letter. Fix: rename its folder"
         )
     if not hasattr(module, "SCHEMA"):
-        raise ContractError(f"{where}: no SCHEMA. Fix: declare SCHEMA = {{'field': {{'type': ...}}}}")
+        raise ContractError(
+            f"{where}: no SCHEMA. Fix: declare SCHEMA = {{'field': {{'type': ...}}}}"
+        )
     schema = Schema.parse(module.SCHEMA, name)
     for func, signature in (("fit", "fit(rows, params)"), ("predict", "predict(fitted, rows)")):
         if not callable(getattr(module, func, None)):

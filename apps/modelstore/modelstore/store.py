@@ -1,8 +1,9 @@
 """PostgreSQL model store: versioned, atomically published per-scope models.
 
 A *version* is one training run of one model (a package of the models directory, see
-``contract``): its parameters, its summary metrics and one fitted object per scope. ``publish_version`` writes the version row, every scope row and flips the
-``published`` flag in ONE transaction, so readers (who only look at published versions)
+``contract``): its parameters, its summary metrics and one fitted object per scope.
+``publish_version`` writes the version row, every scope row and flips the ``published``
+flag in ONE transaction, so readers (who only look at published versions)
 see either the complete version or nothing. Publishing also prunes old versions so that
 at most ``keep`` published versions of that model remain.
 
@@ -249,9 +250,7 @@ def latest_versions(dsn: str | None = None) -> dict[str, VersionInfo]:
         "SELECT DISTINCT ON (model) id, created, params, metrics, model FROM model_versions"
         " WHERE published ORDER BY model, id DESC",
     )
-    return {
-        r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4]) for r in rows
-    }
+    return {r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4]) for r in rows}
 
 
 def list_versions(dsn: str | None = None, model: str | None = None) -> list[dict]:

@@ -108,6 +108,7 @@ def test_publish_rejects_bad_arguments(store_dsn, models, keep, match, name):
 
 def test_versions_and_keep_are_per_model(store_dsn):
     """Each model keeps its own newest versions; publishing one never prunes another."""
+
     def publish(name, run):
         return modelstore.publish_version(
             store_dsn, {"run": run}, {"s": (_model(run), {"mae": run})}, keep=2, model=name

@@ -115,7 +115,9 @@ def _version_or_error(model: Model) -> LoadedVersion:
         return version
     registry = _registry()
     if not registry.store_ok:
-        raise RequestError(503, f"no version of model {model.name!r} loaded yet: {registry.health()[1]}")
+        raise RequestError(
+            503, f"no version of model {model.name!r} loaded yet: {registry.health()[1]}"
+        )
     raise RequestError(
         404,
         f"model {model.name!r} has no published version yet: train it "
@@ -236,7 +238,9 @@ def _predict_response(name: str):
                 raise RequestError(
                     413, f"{len(items)} instances is more than the limit of {limit} per request"
                 )
-            parsed = [_parse_instance(found, item, f"instances[{i}]") for i, item in enumerate(items)]
+            parsed = [
+                _parse_instance(found, item, f"instances[{i}]") for i, item in enumerate(items)
+            ]
         else:
             parsed = [_parse_instance(found, payload, "")]
         version = _version_or_error(found)

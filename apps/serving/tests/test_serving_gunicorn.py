@@ -57,7 +57,10 @@ def test_config_is_valid(manifest):
         [str(Path(sys.executable).with_name("gunicorn")), "--check-config", "-c",
          "gunicorn.conf.py", "wsgi:app"],
         cwd=SERVING, capture_output=True, text=True, timeout=60, check=False,
-        env=dict(os.environ, MODEL_STORE_DSN="postgresql://x@127.0.0.1:1/x", ANALYTICS_MODELS_PATH=manifest),
+        env=dict(
+            os.environ, MODEL_STORE_DSN="postgresql://x@127.0.0.1:1/x",
+            ANALYTICS_MODELS_PATH=manifest,
+        ),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
 

@@ -178,9 +178,9 @@ def test_the_third_model_trains_publishes_and_serves(
             rows.append((group, temp, kind, area, truth(temp, kind, area, group)))
     rows.append(("north", 12.0, "castle", 900, 1.0))  # breaks the schema: counted, ignored
     data = tmp_path / "energy.csv"
-    pd.DataFrame(rows, columns=["building_group", "temperature", "kind", "floor_area", "kwh"]).to_csv(
-        data, index=False
-    )
+    pd.DataFrame(
+        rows, columns=["building_group", "temperature", "kind", "floor_area", "kwh"]
+    ).to_csv(data, index=False)
     rc = main(["--model", "energy_use", "--source", f"csv:{data}", "--store-dsn", store_dsn],
               spark=spark)  # fmt: skip
     out = capsys.readouterr().out

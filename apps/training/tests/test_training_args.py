@@ -71,7 +71,10 @@ def test_defaults_for_synthetic():
         (["--param", "holdout_days"], "is not NAME=VALUE"),
         (["--model", "nope"], "model 'nope' is not installed here"),
         (["--model", "bike_rentals", "--source", "synthetic"], "train it from a file"),
-        (["--model", "bike_rentals", "--data-dir", DATA, "--start", "2024-01-01"], "has no date field"),
+        (
+            ["--model", "bike_rentals", "--data-dir", DATA, "--start", "2024-01-01"],
+            "has no date field",
+        ),
         (["--keep-versions", "0"], "--keep-versions must be at least 1"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],

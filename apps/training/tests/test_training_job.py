@@ -13,8 +13,8 @@ import modelstore
 import numpy as np
 import pandas as pd
 import pytest
-from training.job import EXIT_OK, EXIT_TRAINING, EXIT_USAGE, RESULT_PREFIX, main
 from modelstore import contract
+from training.job import EXIT_OK, EXIT_TRAINING, EXIT_USAGE, RESULT_PREFIX, main
 from training.sources import synthetic_sales
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
@@ -219,7 +219,9 @@ def test_readers_never_see_a_partial_version(store_dsn):
     thread.start()
     try:
         vid = modelstore.publish_version(
-            store_dsn, {}, SlowModels({str(i): (model, {"mae": i}) for i in range(scopes)}),
+            store_dsn,
+            {},
+            SlowModels({str(i): (model, {"mae": i}) for i in range(scopes)}),
             model="sales_forecast",
         )
         wait = time.monotonic() + 5
@@ -240,7 +242,9 @@ def test_readers_never_see_a_partial_version(store_dsn):
 
     with pytest.raises(RuntimeError, match="executor lost"):
         modelstore.publish_version(
-            store_dsn, {}, FailingModels({str(i): (model, {}) for i in range(10)}),
+            store_dsn,
+            {},
+            FailingModels({str(i): (model, {}) for i in range(10)}),
             model="sales_forecast",
         )
     assert [v["id"] for v in modelstore.list_versions(store_dsn)] == [vid]

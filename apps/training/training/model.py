@@ -72,6 +72,8 @@ def train_scopes(rows: DataFrame, model_name: str, params: dict, partitions: int
     one task); the grouping then reuses that partitioning.
     """
     body = partial(train_group, model_name=model_name, params=params)
-    return rows.repartition(partitions, "scope").groupBy("scope").applyInPandas(
-        body, schema=RESULT_SCHEMA
+    return (
+        rows.repartition(partitions, "scope")
+        .groupBy("scope")
+        .applyInPandas(body, schema=RESULT_SCHEMA)
     )

@@ -11,11 +11,10 @@ import math
 import os
 from datetime import date
 
+from modelstore.contract import Model
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-
-from modelstore.contract import Model
 
 from .args import Source
 
