@@ -96,4 +96,5 @@ def fit(rows: pd.DataFrame, params: dict) -> tuple[Pipeline, dict]:
 
 
 def predict(fitted: Pipeline, rows: pd.DataFrame) -> np.ndarray:
-    return fitted.predict(rows[["date"]].to_numpy())
+    # One column as a numpy array (rows[["date"]] would copy through a new DataFrame).
+    return fitted.predict(rows["date"].to_numpy().reshape(-1, 1))

@@ -24,6 +24,8 @@ def to_days(values) -> np.ndarray:
     """Dates (any of the accepted forms) to int64 days since 1970-01-01."""
     arr = np.asarray(values, dtype=object if not hasattr(values, "dtype") else None)
     arr = arr.reshape(-1)
+    if arr.dtype.kind == "M":  # already datetime64 (what serving and training pass): no parsing
+        return arr.astype("datetime64[D]").astype(np.int64)
     days = pd.to_datetime(arr, format="ISO8601").values.astype("datetime64[D]")
     return days.astype(np.int64)
 
