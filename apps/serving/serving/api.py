@@ -155,7 +155,7 @@ def model(name: str):
 
 def _json_body(model: Model) -> dict:
     raw = request.get_data(cache=False)
-    example = json.dumps(model.example) if model else '{"scope": ...}'
+    example = json.dumps(model.example)
     if not raw or not raw.strip():
         abort(400, description=f"empty request body: send JSON like {example}")
     try:

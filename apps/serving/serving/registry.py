@@ -118,16 +118,13 @@ class ModelRegistry:
                     changed = True
             if changed:
                 self._versions = loaded
-            if not self._versions:
-                self._reason = (
-                    "no published model version in the store yet"
-                    if not latest
-                    else self._reason
-                    if self._failed
-                    else "none of the published models is installed in this back-end"
-                )
-            else:
+            if self._versions:
                 self._reason = "ok"
+            elif not latest:
+                self._reason = "no published model version in the store yet"
+            elif not self._failed:
+                self._reason = "none of the published models is installed in this back-end"
+            # else: the reason _load gave for the version it could not load stays
             return changed
 
     def _load(self, name: str, info, current: LoadedVersion | None) -> LoadedVersion | None:

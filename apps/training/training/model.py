@@ -13,7 +13,7 @@ from functools import partial
 
 import pandas as pd
 from modelstore import contract
-from modelstore.store import dumps_model
+from modelstore.store import dumps_model, json_safe
 from pyspark.sql import DataFrame
 
 RESULT_SCHEMA = "scope string, rows long, invalid long, model binary, metrics string, error string"
@@ -45,7 +45,7 @@ def train_group(pdf: pd.DataFrame, model_name: str, params: dict) -> pd.DataFram
             "rows": result["rows"],
             "invalid": result["invalid"],
             "model": dumps_model(result["model"]),
-            "metrics": json.dumps(contract_json(result["metrics"])),
+            "metrics": json.dumps(json_safe(result["metrics"])),
             "error": None,
         }
     except Exception as exc:  # reported per scope to the driver
@@ -55,12 +55,6 @@ def train_group(pdf: pd.DataFrame, model_name: str, params: dict) -> pd.DataFram
         row = {"scope": scope, "rows": len(pdf), "invalid": 0, "model": None, "metrics": None,
                "error": detail}  # fmt: skip
     return pd.DataFrame([row])
-
-
-def contract_json(metrics: dict) -> dict:
-    from modelstore.store import json_safe
-
-    return json_safe(metrics)
 
 
 def train_scopes(rows: DataFrame, model_name: str, params: dict, partitions: int) -> DataFrame:
