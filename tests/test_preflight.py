@@ -97,6 +97,11 @@ BROKEN = {
         None,
         "Host s1: port 8002 is used by",
     ),
+    "schedule not a calendar": (
+        lambda h: h.replace("[spark_master]\nm1\n", "[spark_master]\nm1 train_schedule=nightly\n"),
+        None,
+        'Host m1: train_schedule="nightly" is not a systemd calendar',
+    ),
     "secret missing": (None, PASSWORD, "Host m1: secret spark_auth_secret is not set"),
     "secret from a missing vault variable": (
         None,

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Measure training per model: the cluster against a single-process pandas loop.
+
+For each model (every one of platform_models by default), in one run on this machine:
+- the cluster: `playbooks/train.yml -e train_model=NAME` on the inventory's Spark
+  cluster (a version is published); figures from the job's TRAINING_RESULT: scopes,
+  rows, the job's seconds (read, validate, fit per scope on the executors, publish), and
+  the playbook's wall time;
+- the baseline a user would otherwise write: one Python process on the controller that
+  reads the same rows with pandas and loops over the scopes, validating each scope's
+  rows with the model's schema and calling its fit (training.model.train_scope, the
+  executors' own per-scope function). It publishes nothing; the synthetic data are made
+  beforehand (a local Spark session, not timed) since a user would have them as a file.
+
+Prints scopes, rows and seconds side by side and the ratio (baseline s / cluster s: above
+1 means the cluster is faster). Figures only, never pass/fail.
+
+Needs a running platform: `make demo` (inventory/lab, the default) or any inventory whose
+cluster and model store are up. Scopes and span are the model's TRAINING defaults unless
+given, e.g. --scopes sales_forecast=1-500.
+
+    .venv/bin/python benchmarks/training.py [-i inventory/lab] [--model NAME ...]
+        [--scopes NAME=SPEC ...]
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PLATFORM = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())
+DATA_SOURCE = ROOT / "data/sample"  # what the data stage ships by default (spark_data_source_dir)
+for path in ("apps/modelstore", "apps/training", "models"):
+    sys.path.insert(0, str(ROOT / path))
+
+# The line train.yml prints for each published version (roles/train/tasks/run-one.yml).
+RESULT = re.compile(
+    r"Model (?P<model>\w+) version (?P<version>\d+): (?P<scopes>\d+) scopes,\s+"
+    r"(?P<rows>\d+) rows \((?P<invalid>\d+) broke the schema\) in (?P<seconds>[\d.]+) s"
+)
+
+
+def tool(name: str) -> str:
+    local = BIN / name
+    return str(local) if local.exists() else name
+
+
+def on_cluster(inventory: str, model: str, scopes: str | None) -> dict:
+    argv = [
+        tool("ansible-playbook"),
+        "playbooks/train.yml",
+        "-i",
+        inventory,
+        "-e",
+        f"train_model={model}",
+    ]
+    if scopes:
+        argv += ["-e", f"train_scopes={scopes}"]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    started = time.perf_counter()
+    run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    match = RESULT.search(" ".join(run.stdout.split()))
+    if run.returncode != 0 or not match:
+        tail = run.stdout[-3000:] + run.stderr[-2000:]
+        sys.exit(f"train.yml failed for {model} (exit {run.returncode}):\n{tail}")
+    return {
+        "scopes": int(match["scopes"]),
+        "rows": int(match["rows"]),
+        "seconds": float(match["seconds"]),
+        "wall": wall,
+        "version": int(match["version"]),
+    }
+
+
+def baseline_rows(model, scopes: str | None):
+    """The model's training rows as one pandas DataFrame (scope column 'scope')."""
+    import pandas as pd
+    from training.args import parse_scopes
+
+    training = dict(model.training)
+    wanted = parse_scopes(scopes or str(training.get("scopes", "all")))
+    source = str(training.get("source", "synthetic"))
+    if source == "synthetic":
+        from pyspark.sql import SparkSession
+        from training.sources import synthetic_sales
+
+        spark = SparkSession.builder.master("local[2]").appName("baseline-data").getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        frame = synthetic_sales(
+            spark,
+            str(training.get("scope_type", "store")),
+            list(wanted),
+            date.fromisoformat(str(training["start"])),
+            date.fromisoformat(str(training["end"])),
+        ).toPandas()
+        spark.stop()
+        return frame, None
+    kind, _, path = source.partition(":")
+    path = path.replace("{data_dir}", str(DATA_SOURCE))
+    started = time.perf_counter()
+    frame = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+    frame = frame.rename(columns={model.scope_column: "scope"})
+    frame["scope"] = frame["scope"].astype(str)
+    if wanted is not None:
+        frame = frame[frame["scope"].isin(wanted)]
+    return frame, time.perf_counter() - started
+
+
+def on_controller(name: str, scopes: str | None) -> dict:
+    from modelstore import contract
+    from training.model import train_scope
+
+    model = contract.load(name)
+    frame, read_seconds = baseline_rows(model, scopes)
+    params = model.run_params()
+    started = time.perf_counter()
+    rows = 0
+    groups = frame.groupby("scope", sort=True)
+    for _, pdf in groups:
+        rows += train_scope(model, pdf, params)["rows"]
+    fit = time.perf_counter() - started
+    return {
+        "scopes": groups.ngroups,
+        "rows": rows,
+        "seconds": fit + (read_seconds or 0.0),
+        "fit": fit,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-i", "--inventory", default="inventory/lab")
+    parser.add_argument(
+        "--model", action="append", help="a model to measure (repeat); default: platform_models"
+    )
+    parser.add_argument(
+        "--scopes", action="append", default=[], metavar="NAME=SPEC", help="scopes for one model"
+    )
+    args = parser.parse_args()
+    models = args.model or PLATFORM["platform_models"]
+    scopes = dict(item.split("=", 1) for item in args.scopes)
+    print(f"controller: {os.cpu_count()} CPUs; inventory {args.inventory}")
+    header = f"{'model':<16}{'where':<12}{'scopes':>7}{'rows':>10}{'seconds':>9}  notes"
+    print(header)
+    print("-" * len(header))
+    for name in models:
+        cluster = on_cluster(args.inventory, name, scopes.get(name))
+        local = on_controller(name, scopes.get(name))
+        same = (local["scopes"], local["rows"]) == (cluster["scopes"], cluster["rows"])
+        ratio = local["seconds"] / cluster["seconds"]
+        job = f"job (read, validate, fit, publish v{cluster['version']})"
+        lines = [
+            (name, "cluster", cluster, f"{job}; train.yml wall {cluster['wall']:.1f} s"),
+            ("", "pandas loop", local, f"one process here (fit loop {local['fit']:.1f} s)"),
+        ]
+        for model, where, f, note in lines:
+            print(
+                f"{model:<16}{where:<12}{f['scopes']:>7}{f['rows']:>10}{f['seconds']:>9.1f}  {note}"
+            )
+        rows = "same rows" if same else "ROWS DIFFER"
+        print(f"{'':<16}{'ratio':<12}{'':>17}{ratio:>9.2f}x  baseline/cluster ({rows})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
