@@ -93,7 +93,13 @@ def baseline_rows(model, scopes: str | None):
         from pyspark.sql import SparkSession
         from training.sources import synthetic_sales
 
-        spark = SparkSession.builder.master("local[2]").appName("baseline-data").getOrCreate()
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        spark = (
+            SparkSession.builder.master("local[2]")
+            .appName("baseline-data")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
         spark.sparkContext.setLogLevel("ERROR")
         frame = synthetic_sales(
             spark,
