@@ -141,3 +141,24 @@ def test_a_store_from_before_model_names_is_migrated(store_dsn):
     vid = modelstore.publish_version(store_dsn, {}, {"s": (_model(), {})}, model="other")
     latest = modelstore.latest_versions(store_dsn)
     assert latest["sales_forecast"].id == 1 and latest["other"].id == vid
+
+
+def test_a_version_pickled_before_the_model_contract_still_loads():
+    """Versions published before the contract name modelstore.features.DateFeatures; the
+    class moved to the sales_forecast package, and the old name still unpickles to it."""
+    import pandas as pd
+    import sales_forecast
+    from sales_forecast.features import DateFeatures
+
+    days = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=28).strftime("%Y-%m-%d")})
+    pipeline = sales_forecast.build_model().fit(days, [float(i % 7 + i / 10) for i in range(28)])
+    DateFeatures.__module__ = "modelstore.features"  # as the class was named then
+    try:
+        blob = modelstore.dumps_model(pipeline)
+    finally:
+        DateFeatures.__module__ = "sales_forecast.features"
+    assert b"modelstore.features" in blob and b"sales_forecast.features" not in blob
+    loaded = modelstore.loads_model(blob)
+    assert isinstance(loaded.named_steps["features"], DateFeatures)
+    ahead = pd.DataFrame({"date": ["2024-02-05", "2024-02-06"]})
+    assert list(loaded.predict(ahead)) == list(pipeline.predict(ahead))
