@@ -8,7 +8,8 @@ BIN       := $(VENV)/bin
 CACHE     ?= $(HOME)/.cache/analytics-platform
 # Molecule scenarios: every role that has one, then the top-level cluster scenarios.
 ROLE_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
-CLUSTER_SCENARIOS := $(filter-out default,$(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# The slowest (cluster: five hosts, the whole site.yml) runs last.
+CLUSTER_SCENARIOS := $(filter-out default cluster,$(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))) cluster
 
 export ANALYTICS_PLATFORM_ROOT := $(CURDIR)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -40,11 +41,15 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 unit: venv ## pytest: preflight, templates, the apps
 	$(BIN)/pytest
 
-molecule: venv engine ## Every Molecule scenario, one after the other
+molecule: venv engine ## Every Molecule scenario, one after the other, each with its wall time
 	@set -e; for r in $(ROLE_SCENARIOS); do \
-	  echo "=== molecule: role $$r"; (cd roles/$$r && $(CURDIR)/$(BIN)/molecule test); done
+	  echo "=== molecule: role $$r"; start=$$(date +%s); \
+	  (cd roles/$$r && $(CURDIR)/$(BIN)/molecule test); \
+	  echo "=== molecule: role $$r passed in $$(( $$(date +%s) - start )) s"; done
 	@set -e; for s in $(CLUSTER_SCENARIOS); do \
-	  echo "=== molecule: cluster $$s"; $(BIN)/molecule test -s $$s; done
+	  echo "=== molecule: cluster $$s"; start=$$(date +%s); \
+	  $(BIN)/molecule test -s $$s; \
+	  echo "=== molecule: cluster $$s passed in $$(( $$(date +%s) - start )) s"; done
 
 test: lint unit molecule ## Everything: lint, pytest, every Molecule scenario
 
