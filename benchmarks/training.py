@@ -29,7 +29,6 @@ import re
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import yaml
@@ -81,17 +80,21 @@ def on_cluster(inventory: str, model: str, scopes: str | None) -> dict:
     }
 
 
-def baseline_rows(model, scopes: str | None):
-    """The model's training rows as one pandas DataFrame (scope column 'scope')."""
-    import pandas as pd
-    from training.args import parse_scopes
+def baseline_rows(name: str, scopes: str | None):
+    """(The job's Config, its training rows as one pandas DataFrame, seconds spent reading).
 
-    training = dict(model.training)
-    wanted = parse_scopes(scopes or str(training.get("scopes", "all")))
-    source = str(training.get("source", "synthetic"))
-    if source == "synthetic":
+    The run is resolved by the job's own argument parser (model TRAINING defaults, scopes,
+    span, {data_dir}), so the baseline trains what the cluster trains. Synthetic rows are
+    made by the job's own load_input on a local Spark session, untimed; a file is read
+    with pandas, timed."""
+    import pandas as pd
+    from training.args import parse_args
+
+    argv = ["--model", name, "--data-dir", str(DATA_SOURCE), "--store-dsn", "unused://baseline"]
+    config = parse_args(argv + (["--scopes", scopes] if scopes else []))
+    if config.source.kind == "synthetic":
         from pyspark.sql import SparkSession
-        from training.sources import synthetic_sales
+        from training.job import load_input
 
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         spark = (
@@ -101,33 +104,28 @@ def baseline_rows(model, scopes: str | None):
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("ERROR")
-        frame = synthetic_sales(
-            spark,
-            str(training.get("scope_type", "store")),
-            list(wanted),
-            date.fromisoformat(str(training["start"])),
-            date.fromisoformat(str(training["end"])),
-        ).toPandas()
+        frame = load_input(spark, config)[0].toPandas()
         spark.stop()
-        return frame, None
-    kind, _, path = source.partition(":")
-    path = path.replace("{data_dir}", str(DATA_SOURCE))
+        return config, frame, 0.0
+    model = config.model
     started = time.perf_counter()
-    frame = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
-    frame = frame.rename(columns={model.scope_column: "scope"})
+    read = pd.read_parquet if config.source.kind == "parquet" else pd.read_csv
+    frame = read(config.source.location).rename(columns={model.scope_column: "scope"})
     frame["scope"] = frame["scope"].astype(str)
-    if wanted is not None:
-        frame = frame[frame["scope"].isin(wanted)]
-    return frame, time.perf_counter() - started
+    if config.scopes is not None:
+        frame = frame[frame["scope"].isin(config.scopes)]
+    dates = [f.name for f in model.schema.fields if f.type == "date"]
+    if dates and (config.start or config.end):
+        day = pd.to_datetime(frame[dates[0]]).dt.date
+        frame = frame[(day >= (config.start or day.min())) & (day <= (config.end or day.max()))]
+    return config, frame, time.perf_counter() - started
 
 
 def on_controller(name: str, scopes: str | None) -> dict:
-    from modelstore import contract
     from training.model import train_scope
 
-    model = contract.load(name)
-    frame, read_seconds = baseline_rows(model, scopes)
-    params = model.run_params()
+    config, frame, read_seconds = baseline_rows(name, scopes)
+    model, params = config.model, config.params
     started = time.perf_counter()
     rows = 0
     groups = frame.groupby("scope", sort=True)
@@ -137,7 +135,7 @@ def on_controller(name: str, scopes: str | None) -> dict:
     return {
         "scopes": groups.ngroups,
         "rows": rows,
-        "seconds": fit + (read_seconds or 0.0),
+        "seconds": fit + read_seconds,
         "fit": fit,
     }
 
