@@ -95,9 +95,9 @@ def train(config: dict, model: str) -> dict:
             str(code), "unexpected error, see the job's last lines"
         )
         state["reason"] = f"exit {code}: {meaning}"
-        state["tail"] = [
-            mask(line, secrets_of(config["dsn"])) for line in lines if not line.startswith("\tat ")
-        ][-TAIL_LINES:]
+        secrets = secrets_of(config["dsn"])
+        kept = [line for line in lines if not line.startswith("\tat ")][-TAIL_LINES:]
+        state["tail"] = [mask(line, secrets) for line in kept]
     return state
 
 
