@@ -37,7 +37,8 @@ def test_prod_example_passes_syntax_check(ansible_playbook):
 
 
 SECRETS = 'spark_auth_secret: "test-secret-0123456789abcdef"\n'
-PASSWORD = 'model_store_password: "test-password-0123456789"\n'
+READER = 'model_store_reader_password: "test-reader-0123456789"\n'
+PASSWORD = 'model_store_password: "test-password-0123456789"\n' + READER
 
 BROKEN = {
     "two masters": (
@@ -110,8 +111,13 @@ BROKEN = {
     ),
     "password too short": (
         None,
-        SECRETS + 'model_store_password: "short"\n',
+        SECRETS + READER + 'model_store_password: "short"\n',
         "Host m1: secret model_store_password is too short",
+    ),
+    "reader password missing": (
+        None,
+        SECRETS + 'model_store_password: "test-password-0123456789"\n',
+        "secret model_store_reader_password is not set",
     ),
     "host unreachable": (
         lambda h: h.replace(

@@ -1,6 +1,7 @@
 """Filters shared by the platform roles."""
 
 import ipaddress
+import socket
 
 from ansible.errors import AnsibleFilterError
 
@@ -53,6 +54,47 @@ def platform_image(images, name):
     )
 
 
+def platform_source_address(destination):
+    """The controller's own address toward `destination`: the source address the kernel
+    picks for it, which is the address that host sees the controller's connections come
+    from (no packet is sent)."""
+    if not _is_ip(destination):
+        raise AnsibleFilterError(f"platform_source_address: {destination!r} is not an IP address")
+    family = socket.AF_INET6 if ipaddress.ip_address(destination).version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((str(destination), 9))
+        except OSError as exc:
+            raise AnsibleFilterError(
+                f"The controller has no route to {destination}: {exc}. Fix: check the host's "
+                "address (platform_address / ansible_host) and the controller's network."
+            ) from exc
+        return probe.getsockname()[0]
+
+
+def platform_cidr(value):
+    """An address or network as CIDR (a bare address becomes a /32 or /128)."""
+    try:
+        return str(ipaddress.ip_network(str(value).strip(), strict=False))
+    except ValueError as exc:
+        raise AnsibleFilterError(
+            f"{value!r} is not an IP address or network ({exc}). Fix: write an address "
+            "such as 10.0.0.5 or a network such as 10.0.0.0/24."
+        ) from exc
+
+
+def platform_pgpass(fields):
+    """One line of a libpq password file from [host, port, database, user, password]:
+    ':' and '\\' escaped as libpq reads them."""
+    return ":".join(str(f).replace("\\", "\\\\").replace(":", "\\:") for f in fields)
+
+
 class FilterModule:
     def filters(self):
-        return {"platform_address": platform_address, "platform_image": platform_image}
+        return {
+            "platform_address": platform_address,
+            "platform_image": platform_image,
+            "platform_source_address": platform_source_address,
+            "platform_pgpass": platform_pgpass,
+            "platform_cidr": platform_cidr,
+        }

@@ -10,8 +10,8 @@ container (`docker exec`), logs one outcome line (to the journal under systemd:
 when, outcome, exit code and, when it published, the version. Exit 0 when every model
 published a version, else 1.
 
-The config file (root only, 0600) holds the model store's DSN; it reaches the job through
-docker exec's environment, never a command line.
+The config file (root only, 0600) holds no secret: the container's own environment names
+the model store, whose password libpq reads from a file mounted into the container.
 """
 
 import argparse
@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 RESULT_PREFIX = "TRAINING_RESULT "
 TAIL_LINES = 20
@@ -30,18 +29,6 @@ TAIL_LINES = 20
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def secrets_of(dsn: str) -> list[str]:
-    """The password as it appears in the DSN and decoded, to mask in any printed line."""
-    raw = urllib.parse.urlsplit(dsn).password or ""
-    return [s for s in {raw, urllib.parse.unquote(raw)} if s]
-
-
-def mask(line: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        line = line.replace(secret, "********")
-    return line
 
 
 def write_state(state_dir: str, model: str, state: dict) -> None:
@@ -57,19 +44,9 @@ def write_state(state_dir: str, model: str, state: dict) -> None:
 def train(config: dict, model: str) -> dict:
     """Run the job for one model; return its state record."""
     started, clock = now(), time.monotonic()
-    argv = [
-        "docker",
-        "exec",
-        "-e",
-        "MODEL_STORE_DSN",
-        config["container"],
-        *config["command"],
-        "--model",
-        model,
-    ]
-    env = dict(os.environ, MODEL_STORE_DSN=config["dsn"])
+    argv = ["docker", "exec", config["container"], *config["command"], "--model", model]
     try:
-        run = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        run = subprocess.run(argv, capture_output=True, text=True, check=False)
         code, lines = run.returncode, (run.stdout + run.stderr).splitlines()
     except OSError as err:  # no docker CLI
         code, lines = 127, [f"cannot run docker: {err}"]
@@ -95,9 +72,7 @@ def train(config: dict, model: str) -> dict:
             str(code), "unexpected error, see the job's last lines"
         )
         state["reason"] = f"exit {code}: {meaning}"
-        secrets = secrets_of(config["dsn"])
-        kept = [line for line in lines if not line.startswith("\tat ")][-TAIL_LINES:]
-        state["tail"] = [mask(line, secrets) for line in kept]
+        state["tail"] = [line for line in lines if not line.startswith("\tat ")][-TAIL_LINES:]
     return state
 
 
