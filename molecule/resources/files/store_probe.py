@@ -2,7 +2,9 @@
 
 Usage (inside a back-end container): python3 - USER SQL < store_probe.py
 USER empty: the back-end's own role and password file; else that user, with the
-password in $PGPASSWORD. Prints "ok <first row>" or "<error class>: <first line>".
+password a line put before this script sets (os.environ["PGPASSWORD"] = ...), so that
+it is in no command line or environment outside the process. Prints "ok <first row>"
+or "<error class>: <first line>".
 """
 
 import os
