@@ -15,7 +15,7 @@ export ANALYTICS_PLATFORM_ROOT := $(CURDIR)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv engine host-images lint unit molecule test demo demo-down clean
+.PHONY: help venv engine host-images lint unit molecule test demo backup restore demo-down clean
 
 help: ## List the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ demo: venv engine ## The whole platform on a local lab of container hosts (re-ru
 	$(BIN)/ansible-playbook playbooks/train.yml -i inventory/lab -e train_only_if_empty=true
 	$(BIN)/ansible-playbook playbooks/status.yml -i inventory/lab
 	@echo; echo "Lab is up (inventory/lab/hosts.ini). Re-run 'make demo' any time; 'make demo-down' removes it."
+
+backup: venv ## Back up the lab's model store now; a copy goes to .cache/backups (kept: the newest 7)
+	$(BIN)/ansible-playbook playbooks/backup.yml -i inventory/lab -e model_store_backup_fetch_dir=$(CURDIR)/.cache/backups
+
+restore: venv ## Restore the lab's model store from a dump: make restore DUMP=latest (or a file name; none lists them)
+	$(BIN)/ansible-playbook playbooks/restore.yml -i inventory/lab -e model_store_restore=$(DUMP)
 
 demo-down: venv ## Remove the lab (its hosts, network and volumes) and nothing else
 	$(BIN)/ansible-playbook playbooks/lab.yml -e lab_hosts_state=absent

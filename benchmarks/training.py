@@ -15,12 +15,17 @@ For each model (every one of platform_models by default), in one run on this mac
 Prints scopes, rows and seconds side by side and the ratio (baseline s / cluster s: above
 1 means the cluster is faster). Figures only, never pass/fail.
 
+With --crypto it measures instead what Spark's RPC encryption (spark_network_crypto, on
+by default) costs: for each model, the cluster with encryption off (the Spark stage
+re-run with -e spark_network_crypto=false) and then on, same rows, and the ratio on/off.
+It ends by re-running the Spark stage as the inventory says.
+
 Needs a running platform: `make demo` (inventory/lab, the default) or any inventory whose
 cluster and model store are up. Scopes and span are the model's TRAINING defaults unless
 given, e.g. --scopes sales_forecast=1-500.
 
     .venv/bin/python benchmarks/training.py [-i inventory/lab] [--model NAME ...]
-        [--scopes NAME=SPEC ...]
+        [--scopes NAME=SPEC ...] [--crypto]
 """
 
 import argparse
@@ -78,6 +83,44 @@ def on_cluster(inventory: str, model: str, scopes: str | None) -> dict:
         "wall": wall,
         "version": int(match["version"]),
     }
+
+
+def spark_stage(inventory: str, *extra: str) -> None:
+    """Re-run the Spark stage (playbooks/spark.yml), e.g. with -e spark_network_crypto=false."""
+    argv = [tool("ansible-playbook"), "playbooks/spark.yml", "-i", inventory, *extra]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed (exit {run.returncode}):\n{run.stdout[-3000:]}")
+
+
+def crypto_cost(inventory: str, models: list[str], scopes: dict) -> int:
+    """The cluster with RPC encryption off, then on, per model; the ratio on/off."""
+    header = f"{'model':<16}{'encryption':<12}{'scopes':>7}{'rows':>10}{'seconds':>9}  notes"
+    print(header)
+    print("-" * len(header))
+    try:
+        for name in models:
+            runs = {}
+            for crypto in ("off", "on"):
+                spark_stage(inventory, "-e", f"spark_network_crypto={crypto == 'on'}")
+                runs[crypto] = on_cluster(inventory, name, scopes.get(name))
+            for crypto, f in runs.items():
+                label = name if crypto == "off" else ""
+                print(
+                    f"{label:<16}{crypto:<12}{f['scopes']:>7}{f['rows']:>10}{f['seconds']:>9.1f}"
+                    f"  job (publish v{f['version']}); train.yml wall {f['wall']:.1f} s"
+                )
+            same = (runs["on"]["scopes"], runs["on"]["rows"]) == (
+                runs["off"]["scopes"],
+                runs["off"]["rows"],
+            )
+            ratio = runs["on"]["seconds"] / runs["off"]["seconds"]
+            rows = "same rows" if same else "ROWS DIFFER"
+            print(f"{'':<16}{'ratio':<12}{'':>17}{ratio:>9.2f}x  on/off ({rows})")
+    finally:
+        spark_stage(inventory)
+    return 0
 
 
 def baseline_rows(name: str, scopes: str | None):
@@ -149,10 +192,15 @@ def main() -> int:
     parser.add_argument(
         "--scopes", action="append", default=[], metavar="NAME=SPEC", help="scopes for one model"
     )
+    parser.add_argument(
+        "--crypto", action="store_true", help="the cost of Spark's RPC encryption instead"
+    )
     args = parser.parse_args()
     models = args.model or PLATFORM["platform_models"]
     scopes = dict(item.split("=", 1) for item in args.scopes)
     print(f"controller: {os.cpu_count()} CPUs; inventory {args.inventory}")
+    if args.crypto:
+        return crypto_cost(args.inventory, models, scopes)
     header = f"{'model':<16}{'where':<12}{'scopes':>7}{'rows':>10}{'seconds':>9}  notes"
     print(header)
     print("-" * len(header))
