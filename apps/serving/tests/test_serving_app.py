@@ -192,6 +192,28 @@ def test_request_without_content_type(client):
         ("POST", "/predict", {"scope": "1"}, 422, "field 'date' is missing"),
         ("POST", "/predict", {"scope": "1", "date": 20240301}, 422, "is a int, not a string"),
         ("POST", "/predict", {"scope": "1", "date": "9999-12-31"}, 422, "is out of range"),
+        ("POST", "/predict", {"scope": "1", "date": "1000-01-01"}, 422, "is out of range"),
+        ("POST", "/predict", {"scope": "1", "date": "2262-04-12"}, 422, "is out of range"),
+        ("POST", "/predict", {"scope": "1", "date": "1677-09-20"}, 422, "is out of range"),
+        (
+            "POST",
+            "/predict",
+            {
+                "instances": [
+                    {"scope": "1", "date": "2024-03-01"},
+                    {"scope": "1", "date": "9999-12-31"},
+                ]
+            },
+            422,
+            "instances[1]: ",
+        ),
+        ("POST", "/predict", b"null", 400, "must be an object"),
+        ("POST", "/predict", b'"text"', 400, "must be an object"),
+        ("POST", "/predict", {"scope": None, "date": "2024-03-01"}, 422, "missing field 'scope'"),
+        ("POST", "/predict", {"scope": "1", "date": None}, 422, "field 'date'"),
+        ("POST", "/predict", b'{"scope": 1e400, "date": "2024-03-01"}', 422, "'scope' must be"),
+        ("POST", "/predict", {"scope": 10**400, "date": "2024-03-01"}, 404, "unknown scope"),
+        ("POST", "/predict", {"scope": "1" * 100_000, "date": "2024-03-01"}, 404, "unknown scope"),
         ("POST", "/predict", {"scope": "1", "date": "2024-01-01", "x": 1}, 422, "not a field"),
         ("POST", "/predict", b"[" * 100_000 + b"]" * 100_000, 400, "malformed JSON"),
         ("POST", "/models/nope/predict", {"scope": "1"}, 404, "unknown model 'nope'"),
@@ -450,3 +472,23 @@ def test_json_error_for_crashes(app, monkeypatch):
     response = app.test_client().post("/predict", json={"scope": "1", "date": "2024-03-01"})
     assert response.status_code == 500
     assert json.loads(response.data)["backend"] == "test-backend:8000"
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("application/x-www-form-urlencoded", b"scope=1&date=2024-03-01"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="scope"\r\n\r\n1\r\n--x--\r\n',
+        ),
+        (
+            "text/plain; charset=latin-1",
+            '{"scope": "\xe9", "date": "2024-03-01"}'.encode("latin-1"),
+        ),
+    ],
+)
+def test_wrong_content_types_get_json_4xx(client, content_type, body):
+    response = client.post("/predict", data=body, content_type=content_type)
+    assert 400 <= response.status_code < 500
+    assert response.is_json and response.json["error"], response.data
