@@ -1,23 +1,24 @@
 #!/usr/bin/env python3
 """Measure online serving and print figures (never pass/fail).
 
-POST /predict with keep-alive threads (benchmarks/httpload.py), in one run on this
-machine: requests/s, p50 and p99 latency against one back-end directly, through one
-Nginx (which spreads over every back-end of every serving host) and through every Nginx
-at once; then the requests, failed requests and stale keep-alive retries while
-playbooks/serving.yml rolls every back-end to a new image (the running image plus one
-label, built on each serving host) under a steady load.
+All load comes from Debian's wrk (keep-alive, no retries: benchmarks/wrkload.py), POST
+/predict, in one run on this machine. The back-ends are pinned to one CPU set and Nginx
+plus wrk to another (serving_cpuset_cpus / nginx_cpuset_cpus, and taskset for wrk), so
+that the ratio measures Nginx's overhead rather than every process sharing the cores:
+
+1. requests/s, p50 and p99 against one back-end directly, against every back-end
+   directly at once, and through one Nginx; the ratio through Nginx against direct;
+2. the socket errors and non-2xx answers while the tier is re-deployed (the pinning),
+   upgraded to a new image (the running one plus a label, built on each serving host),
+   rolled back, and unpinned again, each under a steady wrk load through Nginx.
 
 Needs a running platform: `make demo` (inventory/lab, the default) or any inventory
-whose serving tier is up (e.g. a converged Molecule scenario's). When no model version is
-loaded yet, a synthetic one is published (scripts/publish_test_model.py) if the model
-store's DSN is known (--dsn, MODEL_STORE_DSN, or the lab's generated password).
+whose serving tier is up. When no model version is loaded yet, a synthetic one is
+published (scripts/publish_test_model.py) if the model store's DSN is known (--dsn,
+MODEL_STORE_DSN, or the lab's generated password).
 
-    .venv/bin/python benchmarks/serving.py [-i inventory/lab] [--seconds 15] [--threads 8]
-        [--no-upgrade]
-
-After the upgrade the back-ends run that benchmark image; the next site.yml run rolls
-them back to the image it builds (again without dropping a request).
+    .venv/bin/python benchmarks/serving.py [-i inventory/lab] [--seconds 15]
+        [--connections 8] [--no-upgrade]
 """
 
 import argparse
@@ -28,12 +29,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from httpload import run_load  # noqa: E402
+from wrkload import run as wrk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -99,97 +101,116 @@ def ensure_model(front: str, store: str | None, dsn: str | None) -> None:
     sys.exit("The back-ends did not load the published version within 60 s.")
 
 
-def direct_backend(address: str) -> str:
-    """URL of a healthy back-end on this address (either blue/green place of slot 1)."""
-    for key in ("serving_backend_base_port", "serving_backend_alt_base_port"):
-        url = f"http://{address}:{SERVING_DEFAULTS[key]}"
-        try:
-            if get_json(f"{url}/health")[0] == 200:
-                return url
-        except OSError:
-            continue
-    sys.exit(f"No healthy back-end answers on {address} (slot 1, either place).")
-
-
 def line(label: str, r: dict) -> dict:
     print(
-        f"{label:<44}{r['rps']:>9.1f}{r['p50_ms'] or 0:>9.1f}{r['p99_ms'] or 0:>9.1f}"
-        f"{r['requests']:>10}{r['failed']:>8}"
+        f"{label:<40}{r['rps']:>9.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+        f"{r['requests']:>10}{r['socket_errors']:>8}{r['non_2xx']:>8}"
     )
     return r
+
+
+def together(urls: list[str], connections: int, **kw) -> dict:
+    """wrk against every url at once (one wrk each), figures added up."""
+    per = max(1, connections // len(urls))
+    with ThreadPoolExecutor(len(urls)) as pool:
+        runs = list(pool.map(lambda u: wrk(u, connections=per, **kw), urls))
+    return {
+        "rps": sum(r["rps"] for r in runs),
+        "p50_ms": max(r["p50_ms"] for r in runs),
+        "p99_ms": max(r["p99_ms"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "socket_errors": sum(r["socket_errors"] for r in runs),
+        "non_2xx": sum(r["non_2xx"] for r in runs),
+    }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-i", "--inventory", default=str(ROOT / "inventory/lab"))
     p.add_argument("--seconds", type=float, default=15.0, help="seconds per throughput run")
-    p.add_argument("--threads", type=int, default=8)
-    p.add_argument("--upgrade-rate", type=float, default=100.0, help="req/s during the upgrade")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--front-cpus", default="0", help="CPUs of Nginx and wrk")
+    p.add_argument("--backend-cpus", default=f"1-{max(1, (os.cpu_count() or 2) - 1)}")
     p.add_argument("--dsn", default=os.environ.get("MODEL_STORE_DSN"))
-    p.add_argument("--no-upgrade", action="store_true", help="skip the rolling-upgrade run")
+    p.add_argument("--no-upgrade", action="store_true", help="skip the upgrade and rollback")
     a = p.parse_args()
 
     serving, store = inventory(a.inventory)
     if not serving:
         sys.exit(f"No [serving] hosts in {a.inventory}: run `make demo` first.")
     port = NGINX_DEFAULTS["nginx_port"]
-    fronts = [f"http://{addr}:{port}" for _, addr in serving]
-    ensure_model(fronts[0], store, a.dsn)
-    backend = direct_backend(serving[0][1])
-    common = {"threads": a.threads, "duration": a.seconds, "scope": ["1", "2"]}
+    base = SERVING_DEFAULTS["serving_backend_base_port"]
+    slots = SERVING_DEFAULTS["serving_backends_per_host"]
+    front = f"http://{serving[0][1]}:{port}/predict"
+    backends = [f"http://{addr}:{base + i}/predict" for _, addr in serving for i in range(slots)]
+    ensure_model(front.rsplit("/", 1)[0], store, a.dsn)
+    playbook = f"{tool('ansible-playbook')} -i {a.inventory} {ROOT}/playbooks"
+    pins = f"-e serving_cpuset_cpus={a.backend_cpus} -e nginx_cpuset_cpus={a.front_cpus}"
+    every_cpu = f"0-{(os.cpu_count() or 1) - 1}"
+    rollouts = []
 
-    print(f"POST /predict, {a.threads} keep-alive threads, {a.seconds:.0f} s a run, no rate limit")
-    print(f"{'path':<44}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'failed':>8}")
-    direct = line(f"one back-end direct ({backend[7:]})", run_load([backend], **common))
-    proxied = run_load(fronts[:1], **common)
-    line(f"one Nginx ({len(proxied['backends'])} back-ends answered)", proxied)
-    if len(fronts) > 1:
-        line(f"all {len(fronts)} Nginx", run_load(fronts, **common))
-    if direct["rps"]:
-        print(
-            f"one Nginx / one back-end direct: {100 * proxied['rps'] / direct['rps']:.0f} %"
-            f" (target >= 90 %; load generator, Nginx and back-ends share"
-            f" {os.cpu_count()} CPUs here)"
+    def rollout(label: str, command: str) -> None:
+        log = CACHE / f"benchmark-serving-{label.split()[0]}.log"
+        r = wrk(front, seconds=900, connections=4, during=command, during_log=str(log), tail=0,
+                cpus=a.front_cpus)  # fmt: skip
+        rollouts.append((label, r, log))
+
+    rollout("pin back-ends to CPUs " + a.backend_cpus, f"{playbook}/serving.yml {pins}")
+
+    print(
+        f"\nPOST /predict with wrk, {a.connections} keep-alive connections,"
+        f" {a.seconds:.0f} s a run;"
+        f" back-ends on CPUs {a.backend_cpus}, Nginx and wrk on CPUs {a.front_cpus}"
+    )
+    print(
+        f"{'path':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}"
+        f"{'sockerr':>8}{'non2xx':>8}"
+    )
+    kw = {"seconds": a.seconds, "cpus": a.front_cpus}
+    one = line(
+        f"one back-end direct ({backends[0][7:-8]})",
+        wrk(backends[0], connections=a.connections, **kw),
+    )
+    every = line(
+        f"every back-end direct ({len(backends)})", together(backends, a.connections, **kw)
+    )
+    nginx = line("through one Nginx", wrk(front, connections=a.connections, **kw))
+    for label, direct in (("one back-end", one), ("every back-end", every)):
+        if direct["rps"]:
+            print(
+                f"through Nginx / {label} direct:"
+                f" {100 * nginx['rps'] / direct['rps']:.0f} % (target >= 90 %)"
+            )
+
+    if not a.no_upgrade:
+        tag = f"analytics-platform/serving:bench-{int(time.time())}"
+        build = (
+            "set -e; img=$(docker ps --filter label=analytics-platform.component=serving-backend"
+            " --format '{% raw %}{{.Image}}{% endraw %}' | head -1); "
+            "printf 'FROM %s\\nLABEL analytics-platform.bench=%s\\n' \"$img\""
+            f" {tag.rsplit('-', 1)[1]}"
+            f" | docker build -q -t {tag} -"
         )
+        subprocess.run(
+            [tool("ansible"), "serving", "-i", a.inventory, "-b", "-m", "ansible.builtin.shell"]
+            + ["-a", build],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        rollout(f"upgrade to {tag}", f"{playbook}/upgrade.yml {pins} -e serving_image={tag}")
+        rollout("rollback (playbooks/rollback.yml)", f"{playbook}/rollback.yml {pins}")
+    rollout(
+        "unpin (back to every CPU)",
+        f"{playbook}/serving.yml -e serving_cpuset_cpus= -e nginx_cpuset_cpus={every_cpu}",
+    )
 
-    if a.no_upgrade:
-        return 0
-    tag = f"analytics-platform/serving:bench-{int(time.time())}"
-    build = (
-        "set -e; img=$(docker ps --filter label=analytics-platform.component=serving-backend"
-        " --format '{% raw %}{{.Image}}{% endraw %}' | head -1); "
-        f"printf 'FROM %s\\nLABEL analytics-platform.bench=%s\\n' \"$img\" {tag.rsplit('-', 1)[1]}"
-        f" | docker build -q -t {tag} -"
-    )
-    subprocess.run(
-        [tool("ansible"), "serving", "-i", a.inventory, "-b", "-m", "ansible.builtin.shell"]
-        + ["-a", build],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    log = CACHE / "benchmark-serving-upgrade.log"
-    cmd = (
-        f"{tool('ansible-playbook')} -i {a.inventory} {ROOT}/playbooks/upgrade.yml"
-        f" -e serving_image={tag}"
-    )
-    r = run_load(
-        fronts,
-        threads=4,
-        rate=a.upgrade_rate,
-        duration=900,
-        scope=["1", "2"],
-        during=cmd,
-        during_log=str(log),
-    )
-    print(f"\nRolling upgrade of every back-end to {tag} under {a.upgrade_rate:.0f} req/s")
-    print(f"  playbook exit code        {r['during_rc']} ({r['during_seconds']} s; log {log})")
-    print(f"  requests / ok / failed    {r['requests']} / {r['ok']} / {r['failed']}")
-    print(f"  stale keep-alive retries  {r['stale_retries']}")
-    print(f"  p50 / p99 ms              {r['p50_ms']} / {r['p99_ms']}")
-    print(f"  answered by               {', '.join(r['backends'])}")
-    if r["first_failures"]:
-        print("  first failures:", *r["first_failures"], sep="\n    ")
+    print("\nRoll-outs of every back-end under wrk through one Nginx (4 connections, no retries)")
+    print(f"{'roll-out':<56}{'exit':>5}{'seconds':>9}{'requests':>10}{'sockerr':>8}{'non2xx':>8}")
+    for label, r, _ in rollouts:
+        print(
+            f"{label:<56}{r['during_rc']:>5}{r['during_seconds']:>9.0f}{r['requests']:>10}"
+            f"{r['socket_errors']:>8}{r['non_2xx']:>8}"
+        )
+    print(f"(playbook logs: {CACHE}/benchmark-serving-*.log)")
     return 0
 
 

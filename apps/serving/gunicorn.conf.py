@@ -4,11 +4,21 @@
 
 SERVING_BIND (0.0.0.0:8000), SERVING_WORKERS (2), SERVING_THREADS (4),
 SERVING_TIMEOUT (30), SERVING_GRACEFUL_TIMEOUT (20), SERVING_KEEPALIVE (5),
-SERVING_LOG_LEVEL (info). Logs go to stdout (access, one JSON object a line) and stderr
-(errors). Runs as whatever user starts it: it needs no root and writes no files.
+SERVING_LOG_LEVEL (info), SERVING_REUSE_PORT (off), SERVING_PROBE_SOCKET (none).
+
+Upgrades with no dropped connection (roles/serving/README.md): with SERVING_REUSE_PORT=1
+the SERVING_BIND addresses are opened with SO_REUSEPORT, so the next instance of a
+back-end listens on the same address while the current one still serves; the kernel
+spreads new connections over both, and the old one drains on SIGTERM. Each instance also
+listens on SERVING_PROBE_SOCKET, a Unix socket private to it (its container's /tmp),
+where its health check (probe.py) reaches this instance and no other.
+
+Logs go to stdout (access, one JSON object a line) and stderr (errors). Runs as whatever
+user starts it: it needs no root and writes no files (the probe socket aside).
 """
 
 import os
+import socket
 
 
 def _int(name: str, default: int) -> int:
@@ -17,6 +27,8 @@ def _int(name: str, default: int) -> int:
 
 
 bind = [b.strip() for b in os.environ.get("SERVING_BIND", "0.0.0.0:8000").split(",") if b.strip()]
+reuse_port_shared = os.environ.get("SERVING_REUSE_PORT", "") in ("1", "true", "yes")
+probe_socket = os.environ.get("SERVING_PROBE_SOCKET", "").strip()
 workers = _int("SERVING_WORKERS", 2)
 threads = _int("SERVING_THREADS", 4)
 worker_class = "gthread" if threads > 1 else "sync"
@@ -41,3 +53,28 @@ proc_name = "serving"
 # Heartbeat files in memory, not on a possibly slow or read-only container layer.
 if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
     worker_tmp_dir = "/dev/shm"
+
+
+def on_starting(server):
+    """Open the listeners before gunicorn would: the shared TCP addresses with
+    SO_REUSEPORT, the probe socket without (gunicorn's own reuse_port applies to every
+    listener, and Linux refuses SO_REUSEPORT on a Unix socket)."""
+    if not (reuse_port_shared or probe_socket):
+        return
+    from gunicorn import sock as gsock
+    from gunicorn import util
+
+    listeners = []
+    for address in bind:
+        host, port = util.parse_address(address)
+        kind = gsock.TCP6Socket if util.is_ipv6(host) else gsock.TCPSocket
+        raw = socket.socket(kind.FAMILY, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port_shared:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        raw.bind((host, port))
+        # gunicorn takes the descriptor over (listen, inheritable, closed on shutdown).
+        listeners.append(kind((host, port), server.cfg, server.log, fd=raw.detach()))
+    if probe_socket:
+        listeners.append(gsock.UnixSocket(probe_socket, server.cfg, server.log))
+    server.LISTENERS = listeners

@@ -110,3 +110,70 @@ def test_gunicorn_serves_and_logs_json(published, manifest, tmp_path, unused_por
     access = [json.loads(line) for line in logs.splitlines() if line.startswith('{"time"')]
     assert any(a["path"] == "/predict" and a["status"] == 422 for a in access), logs
     assert "loaded model sales_forecast version" in logs
+
+
+def _start(env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=SERVING, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _probe(socket_path: Path, *args: str) -> int:
+    return subprocess.run(
+        [sys.executable, str(SERVING / "probe.py"), *args],
+        env=dict(os.environ, SERVING_PROBE_SOCKET=str(socket_path)),
+        capture_output=True, timeout=10, check=False,
+    ).returncode  # fmt: skip
+
+
+def _wait_healthy(socket_path: Path, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while _probe(socket_path) != 0:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+def test_two_instances_share_the_slot_address_and_each_has_its_own_probe(
+    published, manifest, tmp_path, unused_port
+):
+    """How a roll-out replaces a back-end: the next instance listens on the same address
+    (SO_REUSEPORT) while the first still serves, each is probed on its own socket, and
+    once the first stops gracefully the address keeps answering."""
+    env = dict(
+        os.environ, MODEL_STORE_DSN=published, SERVING_BIND=f"127.0.0.1:{unused_port}",
+        SERVING_WORKERS="1", SERVING_GRACEFUL_TIMEOUT="5", SERVING_REUSE_PORT="1",
+        ANALYTICS_MODELS_PATH=manifest,
+    )  # fmt: skip
+    sockets = {c: tmp_path / f"{c}.sock" for c in "ab"}
+    logs = {c: tmp_path / f"{c}.log" for c in "ab"}
+    assert _probe(sockets["a"], "--answers") == 1  # nothing listens yet: the probe fails
+    procs = {}
+    try:
+        for c in "ab":
+            procs[c] = _start(
+                dict(env, SERVING_PROBE_SOCKET=str(sockets[c]), SERVING_BACKEND_ID=f"slot1{c}"),
+                logs[c],
+            )
+            _wait_healthy(sockets[c], logs[c])
+        seen = set()
+        for _ in range(200):  # new connections: the kernel spreads them over both
+            status, body = _get(
+                f"http://127.0.0.1:{unused_port}/predict", {"scope": "1", "date": "2024-01-31"}
+            )
+            assert status == 200
+            seen.add(body["backend"])
+            if len(seen) == 2:
+                break
+        assert seen == {"slot1a", "slot1b"}
+        procs["a"].send_signal(signal.SIGTERM)
+        procs["a"].wait(timeout=30)
+        assert not sockets["a"].exists()  # its probe socket went with it
+        assert _probe(sockets["b"]) == 0
+        answers = {_get(f"http://127.0.0.1:{unused_port}/health")[1]["backend"] for _ in range(20)}
+        assert answers == {"slot1b"}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)

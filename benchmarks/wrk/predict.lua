@@ -1,0 +1,44 @@
+-- wrk script: POST one forecast as JSON, and count which back-end answered each request
+-- (the "backend" field of the answer). Used by benchmarks/wrkload.py.
+--
+--   wrk -s predict.lua http://HOST/models/NAME/predict -- '{"scope": "1", "date": "2025-01-31"}'
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  wrk.method = "POST"
+  wrk.body = args[1] or '{"scope": "1", "date": "2025-01-31"}'
+  wrk.headers["Content-Type"] = "application/json"
+  backends = {}
+end
+
+function response(status, headers, body)
+  local id = body and body:match('"backend"%s*:%s*"([^"]*)"')
+  if id then
+    backends[id] = (backends[id] or 0) + 1
+  end
+end
+
+-- One JSON line after wrk's own report.
+function done(summary, latency, requests)
+  local seen = {}
+  for _, thread in ipairs(threads) do
+    for id, n in pairs(thread:get("backends") or {}) do
+      seen[id] = (seen[id] or 0) + n
+    end
+  end
+  local parts = {}
+  for id, n in pairs(seen) do
+    table.insert(parts, string.format('"%s": %d', id, n))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"wrk": {"requests": %d, "seconds": %.3f, "p50_ms": %.3f, "p99_ms": %.3f, ' ..
+    '"connect": %d, "read": %d, "write": %d, "timeout": %d, "non_2xx": %d, "backends": {%s}}}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, e.connect, e.read, e.write, e.timeout, e.status,
+    table.concat(parts, ", ")))
+end
