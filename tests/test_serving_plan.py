@@ -109,3 +109,17 @@ def test_rollback_image_is_the_one_before_the_last_rollout():
         rollback(
             [container(1, "b", previous="serving:v1"), container(2, "b", previous="serving:v0")], NS
         )
+
+
+def test_a_back_end_of_the_earlier_layout_on_the_slot_port_stops_first():
+    # Before slots shared an address, place a listened on 8001 + i - 1 and place b on
+    # 8101 + i - 1, without SO_REUSEPORT: the one on the slot's port must go first.
+    old_a = container(1, "a", config="old")
+    old_a["Labels"][f"{NS}.port"] = "8001"
+    old_b = container(2, "b", config="old")
+    old_b["Labels"][f"{NS}.port"] = "8102"
+    one, two = plan([old_a, old_b])["slots"]
+    assert [r["name"] for r in one["retire_first"]] == ["serving-1a"]
+    assert one["start"]["name"] == "serving-1b" and one["retire"] == []
+    assert two["retire_first"] == [] and [r["name"] for r in two["retire"]] == ["serving-2b"]
+    assert two["start"]["name"] == "serving-2a"

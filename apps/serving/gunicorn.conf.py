@@ -58,7 +58,12 @@ if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
 def on_starting(server):
     """Open the listeners before gunicorn would: the shared TCP addresses with
     SO_REUSEPORT, the probe socket without (gunicorn's own reuse_port applies to every
-    listener, and Linux refuses SO_REUSEPORT on a Unix socket)."""
+    listener, and Linux refuses SO_REUSEPORT on a Unix socket).
+
+    A shared address is bound here but listens only once a worker has loaded the app
+    (post_worker_init): until then the kernel keeps sending every new connection to the
+    instance already serving, instead of queueing some behind a back-end still starting.
+    """
     if not (reuse_port_shared or probe_socket):
         return
     from gunicorn import sock as gsock
@@ -73,8 +78,28 @@ def on_starting(server):
         if reuse_port_shared:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         raw.bind((host, port))
-        # gunicorn takes the descriptor over (listen, inheritable, closed on shutdown).
-        listeners.append(kind((host, port), server.cfg, server.log, fd=raw.detach()))
+        fd = raw.detach()
+        if reuse_port_shared:
+            # gunicorn's socket object over a bound, not yet listening socket.
+            listener = object.__new__(kind)
+            listener.log, listener.conf, listener.cfg_addr = server.log, server.cfg, (host, port)
+            listener.sock = socket.socket(kind.FAMILY, socket.SOCK_STREAM, fileno=fd)
+            listener.sock.setblocking(False)
+            listener.sock.set_inheritable(True)
+        else:
+            # gunicorn takes the descriptor over (listen, inheritable, closed on shutdown).
+            listener = kind((host, port), server.cfg, server.log, fd=fd)
+        listeners.append(listener)
     if probe_socket:
         listeners.append(gsock.UnixSocket(probe_socket, server.cfg, server.log))
     server.LISTENERS = listeners
+
+
+def post_worker_init(worker):
+    """The app is loaded (models included): the shared addresses may take connections.
+    listen() on the shared socket makes it listen for every process holding it; a
+    second call (the next worker) only restates the backlog."""
+    if reuse_port_shared:
+        for listener in worker.sockets:
+            if listener.sock.family != socket.AF_UNIX:
+                listener.sock.listen(worker.cfg.backlog)

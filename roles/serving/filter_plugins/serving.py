@@ -27,6 +27,9 @@ def _backends(containers, label_ns, config_label):
                 "config": _label(c, config_label),
                 "image": c.get("Image", ""),
                 "previous": _label(c, f"{label_ns}.previous", ""),
+                # Back-ends of the blue/green layout before slots shared an address
+                # (label port): they listen without SO_REUSEPORT.
+                "port": int(_label(c, f"{label_ns}.port", 0) or 0),
             }
         )
     return found
@@ -87,6 +90,13 @@ def serving_plan(
             # less healthy one first to free its name, keep the other serving meanwhile.
             step["retire_first"] = [have[-1]]
             free = [have[-1]["color"]]
+        # A container of the earlier layout on the slot's port holds it without
+        # SO_REUSEPORT: it must stop before the new one can listen there (Nginx retries
+        # its requests on the other back-ends meanwhile).
+        slot_port = int(port) + slot - 1
+        step["retire_first"] += [
+            e for e in have if e["port"] == slot_port and e not in step["retire_first"]
+        ]
         # A stopped container may hold the free name: it is replaced by the start.
         step["start"] = {"name": f"{prefix}-{slot}{free[0]}", "color": free[0]}
         step["retire"] = [
