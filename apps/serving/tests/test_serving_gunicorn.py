@@ -177,3 +177,41 @@ def test_two_instances_share_the_slot_address_and_each_has_its_own_probe(
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
+
+
+def test_shared_listener_keeps_gunicorns_socket_options_and_listens_once_a_worker_is_ready(
+    monkeypatch, unused_port
+):
+    """The shared address is opened by gunicorn.conf.py, not by gunicorn: it must carry
+    the options gunicorn would set (TCP_NODELAY: without it small answers wait for
+    delayed ACKs), and take connections only after post_worker_init."""
+    import importlib.util
+    import socket
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    monkeypatch.setenv("SERVING_BIND", f"127.0.0.1:{unused_port}")
+    monkeypatch.setenv("SERVING_REUSE_PORT", "1")
+    monkeypatch.delenv("SERVING_PROBE_SOCKET", raising=False)
+    spec = importlib.util.spec_from_file_location(
+        "serving_gunicorn_conf", SERVING / "gunicorn.conf.py"
+    )
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    server = SimpleNamespace(cfg=Config(), log=None, LISTENERS=[])
+    conf.on_starting(server)
+    (listener,) = server.LISTENERS
+    try:
+        sock = listener.sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        assert sock.get_inheritable() and not sock.getblocking()
+        assert not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)  # not yet
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", unused_port), timeout=2)
+        conf.post_worker_init(SimpleNamespace(sockets=server.LISTENERS, cfg=server.cfg))
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        socket.create_connection(("127.0.0.1", unused_port), timeout=2).close()
+    finally:
+        listener.sock.close()
