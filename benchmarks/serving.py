@@ -2,15 +2,18 @@
 """Measure online serving and print figures (never pass/fail).
 
 All load comes from Debian's wrk (keep-alive, no retries: benchmarks/wrkload.py), POST
-/predict, in one run on this machine. The back-ends are pinned to one CPU set and Nginx
-plus wrk to another (serving_cpuset_cpus / nginx_cpuset_cpus, and taskset for wrk), so
-that the ratio measures Nginx's overhead rather than every process sharing the cores:
+/predict, in one run on this machine. For the throughput runs the back-ends are pinned
+to one CPU set and Nginx plus wrk to another (`docker update --cpuset-cpus` on the
+running containers, taskset for wrk; unpinned again afterwards), so that the ratio
+measures Nginx's overhead rather than every process sharing the cores:
 
 1. requests/s, p50 and p99 against one back-end directly, against every back-end
    directly at once, and through one Nginx; the ratio through Nginx against direct;
-2. the socket errors and non-2xx answers while the tier is re-deployed (the pinning),
-   upgraded to a new image (the running one plus a label, built on each serving host),
-   rolled back, and unpinned again, each under a steady wrk load through Nginx.
+2. the socket errors and non-2xx answers while the tier is upgraded to a new image (the
+   running one plus a label, built on each serving host) and rolled back, each under a
+   steady wrk load through Nginx.
+
+To pin them for good, set serving_cpuset_cpus and nginx_cpuset_cpus.
 
 Needs a running platform: `make demo` (inventory/lab, the default) or any inventory
 whose serving tier is up. When no model version is loaded yet, a synthetic one is
@@ -145,9 +148,21 @@ def main() -> int:
     backends = [f"http://{addr}:{base + i}/predict" for _, addr in serving for i in range(slots)]
     ensure_model(front.rsplit("/", 1)[0], store, a.dsn)
     playbook = f"{tool('ansible-playbook')} -i {a.inventory} {ROOT}/playbooks"
-    pins = f"-e serving_cpuset_cpus={a.backend_cpus} -e nginx_cpuset_cpus={a.front_cpus}"
     every_cpu = f"0-{(os.cpu_count() or 1) - 1}"
     rollouts = []
+
+    def pin(backend_cpus: str, front_cpus: str) -> None:
+        """Docker's cpuset of the running containers (docker update: no restart)."""
+        cmd = (
+            f"docker update --cpuset-cpus {backend_cpus} $(docker ps -q --filter"
+            " label=analytics-platform.component=serving-backend) >/dev/null"
+            f" && docker update --cpuset-cpus {front_cpus} nginx >/dev/null"
+        )
+        subprocess.run(
+            [tool("ansible"), "serving", "-i", a.inventory, "-b", "-m", "ansible.builtin.shell"]
+            + ["-a", cmd],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
 
     def rollout(label: str, command: str) -> None:
         log = CACHE / f"benchmark-serving-{label.split()[0]}.log"
@@ -155,7 +170,7 @@ def main() -> int:
                 cpus=a.front_cpus)  # fmt: skip
         rollouts.append((label, r, log))
 
-    rollout("pin back-ends to CPUs " + a.backend_cpus, f"{playbook}/serving.yml {pins}")
+    pin(a.backend_cpus, a.front_cpus)
 
     print(
         f"\nPOST /predict with wrk, {a.connections} keep-alive connections,"
@@ -182,6 +197,7 @@ def main() -> int:
                 f" {100 * nginx['rps'] / direct['rps']:.0f} % (target >= 90 %)"
             )
 
+    pin(every_cpu, every_cpu)
     if not a.no_upgrade:
         tag = f"analytics-platform/serving:bench-{int(time.time())}"
         build = (
@@ -196,12 +212,8 @@ def main() -> int:
             + ["-a", build],
             cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        rollout(f"upgrade to {tag}", f"{playbook}/upgrade.yml {pins} -e serving_image={tag}")
-        rollout("rollback (playbooks/rollback.yml)", f"{playbook}/rollback.yml {pins}")
-    rollout(
-        "unpin (back to every CPU)",
-        f"{playbook}/serving.yml -e serving_cpuset_cpus= -e nginx_cpuset_cpus={every_cpu}",
-    )
+        rollout(f"upgrade to {tag}", f"{playbook}/upgrade.yml -e serving_image={tag}")
+        rollout("rollback (playbooks/rollback.yml)", f"{playbook}/rollback.yml")
 
     print("\nRoll-outs of every back-end under wrk through one Nginx (4 connections, no retries)")
     print(f"{'roll-out':<56}{'exit':>5}{'seconds':>9}{'requests':>10}{'sockerr':>8}{'non2xx':>8}")
