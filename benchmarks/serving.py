@@ -151,24 +151,27 @@ def main() -> int:
     every_cpu = f"0-{(os.cpu_count() or 1) - 1}"
     rollouts = []
 
-    def pin(backend_cpus: str, front_cpus: str) -> None:
-        """Docker's cpuset of the running containers (docker update: no restart)."""
-        cmd = (
-            f"docker update --cpuset-cpus {backend_cpus} $(docker ps -q --filter"
-            " label=analytics-platform.component=serving-backend) >/dev/null"
-            f" && docker update --cpuset-cpus {front_cpus} nginx >/dev/null"
-        )
+    def on_serving_hosts(cmd: str) -> None:
+        """A shell command on every serving host (as root, through Ansible)."""
         subprocess.run(
             [tool("ansible"), "serving", "-i", a.inventory, "-b", "-m", "ansible.builtin.shell"]
             + ["-a", cmd],
             cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
 
+    def pin(backend_cpus: str, front_cpus: str) -> None:
+        """Docker's cpuset of the running containers (docker update: no restart)."""
+        on_serving_hosts(
+            f"docker update --cpuset-cpus {backend_cpus} $(docker ps -q --filter"
+            " label=analytics-platform.component=serving-backend) >/dev/null"
+            f" && docker update --cpuset-cpus {front_cpus} nginx >/dev/null"
+        )
+
     def rollout(label: str, command: str) -> None:
         log = CACHE / f"benchmark-serving-{label.split()[0]}.log"
         r = wrk(front, seconds=900, connections=4, during=command, during_log=str(log), tail=0,
                 cpus=a.front_cpus)  # fmt: skip
-        rollouts.append((label, r, log))
+        rollouts.append((label, r))
 
     pin(a.backend_cpus, a.front_cpus)
 
@@ -200,24 +203,19 @@ def main() -> int:
     pin(every_cpu, every_cpu)
     if not a.no_upgrade:
         tag = f"analytics-platform/serving:bench-{int(time.time())}"
-        build = (
+        on_serving_hosts(
             "set -e; img=$(docker ps --filter label=analytics-platform.component=serving-backend"
             " --format '{% raw %}{{.Image}}{% endraw %}' | head -1); "
             "printf 'FROM %s\\nLABEL analytics-platform.bench=%s\\n' \"$img\""
             f" {tag.rsplit('-', 1)[1]}"
             f" | docker build -q -t {tag} -"
         )
-        subprocess.run(
-            [tool("ansible"), "serving", "-i", a.inventory, "-b", "-m", "ansible.builtin.shell"]
-            + ["-a", build],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
         rollout(f"upgrade to {tag}", f"{playbook}/upgrade.yml -e serving_image={tag}")
         rollout("rollback (playbooks/rollback.yml)", f"{playbook}/rollback.yml")
 
     print("\nRoll-outs of every back-end under wrk through one Nginx (4 connections, no retries)")
     print(f"{'roll-out':<56}{'exit':>5}{'seconds':>9}{'requests':>10}{'sockerr':>8}{'non2xx':>8}")
-    for label, r, _ in rollouts:
+    for label, r in rollouts:
         print(
             f"{label:<56}{r['during_rc']:>5}{r['during_seconds']:>9.0f}{r['requests']:>10}"
             f"{r['socket_errors']:>8}{r['non_2xx']:>8}"
