@@ -3,13 +3,14 @@
 
     image_context.py --name spark --image-dir images/spark --out DIR \
         [--wheelhouse DIR] [--include apps/training ...] [--parent-id sha256:...] \
-        [--models-dir DIR --model NAME ...]
+        [--models requirements|code --models-dir DIR --model NAME ...]
 
 The context is the image directory, the wheels its requirements.txt pins (hard links
-from the wheelhouse) under wheels/, and --include'd paths under apps/. With --model, the
-team's model packages (DIR/NAME) go under models/ with a manifest models/models.json
-(the first is the default model), their pins into models-requirements.txt, and their
-wheels under wheels/ too. The tag is a
+from the wheelhouse) under wheels/, and --include'd paths under apps/. With
+--models requirements, the pins of the team's model packages (DIR/NAME) go into
+models-requirements.txt and their wheels under wheels/ too; with --models code, the
+packages go under models/ with a manifest models/models.json (the first is the default
+model). The tag is a
 hash of every staged file's path and content plus the parent image's ID, so an
 unchanged input never rebuilds and any change always does. Prints JSON:
 {"tag": "...", "context": "..."}.
@@ -51,23 +52,28 @@ def wheel_for(wheelhouse: Path, name: str, version: str) -> Path:
 
 
 def stage_models(args, out: Path) -> list[tuple[str, str]]:
-    """Copy the model packages and write the manifest; returns their pins."""
-    models = out / "models"
-    models.mkdir()
+    """Stage the model packages' part this image takes; returns the pins to install.
+
+    `requirements`: their pins, merged, in models-requirements.txt (and their wheels);
+    `code`: the packages under models/ with the manifest models/models.json.
+    """
     lines, pins = [], []
     for name in args.model:
         src = Path(args.models_dir) / name
         if not (src / "__init__.py").is_file():
             sys.exit(f"model {name!r}: no package at {src}; check platform_models_dir")
-        shutil.copytree(src, models / name, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+        if args.models == "code":
+            shutil.copytree(src, out / "models" / name, ignore=shutil.ignore_patterns(*COPY_IGNORE))
         req = src / "requirements.txt"
         if req.exists():
             for pin in pinned(req):
                 if pin not in pins:
                     pins.append(pin)
                     lines.append(f"{pin[0]}=={pin[1]}")
-    manifest = {"models": list(args.model), "default": args.model[0] if args.model else None}
-    (models / "models.json").write_text(json.dumps(manifest) + "\n")
+    if args.models == "code":
+        manifest = {"models": list(args.model), "default": args.model[0] if args.model else None}
+        (out / "models" / "models.json").write_text(json.dumps(manifest) + "\n")
+        return []
     (out / "models-requirements.txt").write_text("".join(f"{x}\n" for x in lines))
     return pins
 
@@ -79,7 +85,7 @@ def stage(args) -> Path:
     shutil.copytree(args.image_dir, out)
     req = Path(args.image_dir) / "requirements.txt"
     pins = pinned(req) if req.exists() else []
-    if args.models_dir:
+    if args.models:
         pins += stage_models(args, out)
     if pins:
         (out / "wheels").mkdir()
@@ -117,6 +123,7 @@ def main() -> None:
     p.add_argument("--wheelhouse", default="")
     p.add_argument("--include", action="append", default=[])
     p.add_argument("--parent-id", default="")
+    p.add_argument("--models", choices=["requirements", "code"], help="the models' part to stage")
     p.add_argument("--models-dir", default="", help="folder of the team's model packages")
     p.add_argument("--model", action="append", default=[], help="a model package to bake in")
     args = p.parse_args()

@@ -1,0 +1,187 @@
+"""image_ship's decisions: which layers each host gets, which versions it keeps.
+
+roles/image_ship/files/image_archive.py (the plan) and filter_plugins/image_ship.py (the
+prune), on the data the engine reports; the partial archive itself is tested on real
+images: built, loaded and run on an engine that holds the other layers.
+"""
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+archive = _load("image_archive", "roles/image_ship/files/image_archive.py")
+prune = _load("image_ship_filters", "roles/image_ship/filter_plugins/image_ship.py")
+
+CLASSIC = '[["Backing Filesystem","extfs"],["Supports d_type","true"]]'
+CONTAINERD = '[["driver-type","io.containerd.snapshotter.v1"]]'
+OS, PY, VENV, JAVA, SPARK, APPS, APPS2, SERVE = (f"sha256:{c * 64}" for c in "01234567")
+IMAGES = {
+    "spark": {"id": "sha256:spark2", "layers": [OS, PY, VENV, JAVA, SPARK, APPS2]},
+    "serving": {"id": "sha256:serving1", "layers": [OS, PY, VENV, SERVE]},
+    "nginx": {"id": "sha256:nginx1", "layers": [OS, "sha256:" + "8" * 64]},
+}
+ORDER = ["spark", "serving", "nginx"]
+
+
+def host(want, images=(), store=CLASSIC):
+    return {"want": want, "store": store, "images": list(images)}
+
+
+def test_chain_ids_depend_on_every_layer_below():
+    assert archive.chain_ids([OS]) == [OS]
+    a, b = archive.chain_ids([OS, PY]), archive.chain_ids([PY, PY])
+    assert a[1] != b[1] and a[1].startswith("sha256:")
+
+
+def test_a_bare_host_gets_full_archives_and_each_shared_layer_once():
+    plan = archive.decide(IMAGES, ORDER, host(["serving", "spark", "nginx"]))
+    assert [(p["name"], p["full"], p["missing"]) for p in plan] == [
+        ("spark", True, [0, 1, 2, 3, 4, 5]),
+        ("serving", False, [3]),  # OS, Python and the venv came with spark
+        ("nginx", False, [1]),  # the OS layer too
+    ]
+
+
+def test_a_one_line_change_ships_only_the_top_layer():
+    old = {"id": "sha256:spark1", "layers": [OS, PY, VENV, JAVA, SPARK, APPS]}
+    plan = archive.decide(IMAGES, ORDER, host(["spark"], [old]))
+    assert [(p["name"], p["full"], p["missing"], p["of"]) for p in plan] == [
+        ("spark", False, [5], 6)
+    ]
+
+
+def test_a_layer_is_held_only_on_the_same_layers_below():
+    # the same diff ID on another base is another layer: docker load would need it
+    other = {"id": "sha256:x", "layers": [PY, VENV, JAVA, SPARK, APPS2]}
+    plan = archive.decide(IMAGES, ORDER, host(["spark"], [other]))
+    assert plan[0]["full"]
+
+
+def test_an_image_the_host_holds_is_not_shipped():
+    assert archive.decide(IMAGES, ORDER, host(["spark"], [IMAGES["spark"]])) == []
+
+
+def test_the_containerd_image_store_gets_full_archives():
+    old = {"id": "sha256:spark1", "layers": [OS, PY, VENV, JAVA, SPARK, APPS]}
+    plan = archive.decide(IMAGES, ORDER, host(["spark"], [old], store=CONTAINERD))
+    assert plan[0]["full"] and "containerd" in plan[0]["reason"]
+
+
+def _docker(*args, **kw):
+    return subprocess.run(["docker", *args], check=True, capture_output=True, **kw)
+
+
+def _engine() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _engine(), reason="needs a Docker engine")
+def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
+    """Two versions of a tiny image; the second's partial archive carries one layer."""
+    refs, big = [], os.urandom(2_000_000)
+    for version in (1, 2):
+        ctx = tmp_path / f"v{version}"
+        ctx.mkdir()
+        (ctx / "big").write_bytes(big)
+        (ctx / "app").write_text(f"version {version}\n")
+        (ctx / "Dockerfile").write_text(
+            'FROM scratch\nCOPY big /big\nCOPY app /app\nCMD ["/app"]\n'
+        )
+        ref = f"analytics-platform-test/partial:{version}"
+        _docker(
+            "build",
+            "-q",
+            "-t",
+            ref,
+            str(ctx),
+            env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"},
+        )
+        refs.append(ref)
+    try:
+        info = json.loads(_docker("image", "inspect", *refs).stdout)
+        images = {}
+        for ref, image in zip(refs, info, strict=True):
+            full = tmp_path / f"{ref.split(':')[1]}.tar.zst"
+            subprocess.run(f"docker save {ref} | zstd -q -c > {full}", shell=True, check=True)
+            images[ref] = {
+                "id": image["Id"],
+                "layers": image["RootFS"]["Layers"],
+                "archive": str(full),
+            }
+        held = [{"id": images[refs[0]]["id"], "layers": images[refs[0]]["layers"]}]
+        plan = archive.decide(images, refs, host([refs[1]], held))
+        assert [(p["full"], p["missing"]) for p in plan] == [(False, [1])]
+        delta = archive.delta_path(images[refs[1]], plan[0]["missing"])
+        archive.build_delta(Path(images[refs[1]]["archive"]), plan[0]["missing"], delta, 3)
+        assert delta.stat().st_size < 10_000 < Path(images[refs[1]]["archive"]).stat().st_size
+        with tarfile.open(
+            fileobj=io.BytesIO(
+                subprocess.run(["zstd", "-dc", str(delta)], check=True, capture_output=True).stdout
+            )
+        ) as tar:
+            assert sum(m.name.endswith("layer.tar") for m in tar) == 1
+        _docker("rmi", refs[1])
+        subprocess.run(f"zstd -dc {delta} | docker load", shell=True, check=True)
+        assert (
+            json.loads(_docker("image", "inspect", refs[1]).stdout)[0]["Id"]
+            == images[refs[1]]["id"]
+        )
+    finally:
+        subprocess.run(["docker", "rmi", *refs], capture_output=True)
+
+
+def _image(ident, tags, created):
+    return {"Id": ident, "RepoTags": tags, "Created": created}
+
+
+BUILT = {"serving": {"repo": "analytics-platform/serving", "id": "sha256:v4"}}
+
+
+def test_prune_keeps_the_deployed_and_the_previous_version():
+    images = [
+        _image("sha256:v1", ["analytics-platform/serving:1"], 100),
+        _image("sha256:v2", ["analytics-platform/serving:2"], 200),
+        _image("sha256:v3", ["analytics-platform/serving:3"], 300),
+        _image("sha256:v4", ["analytics-platform/serving:4"], 400),
+        _image("sha256:o", ["someone-else/tool:1"], 50),
+    ]
+    assert prune.image_ship_stale(images, [], BUILT, 2) == [
+        "analytics-platform/serving:1",
+        "analytics-platform/serving:2",
+    ]
+
+
+def test_prune_keeps_what_a_container_uses_and_only_touches_platform_tags():
+    images = [
+        _image("sha256:v1", ["analytics-platform/serving:1", "mine/serving:pinned"], 100),
+        _image("sha256:v2", ["analytics-platform/serving:2"], 200),
+        _image("sha256:v3", ["analytics-platform/serving:3"], 300),
+        _image("sha256:v4", ["analytics-platform/serving:4"], 400),
+    ]
+    used = [{"ImageID": "sha256:v2"}]
+    assert prune.image_ship_stale(images, used, BUILT, 2) == ["analytics-platform/serving:1"]
+
+
+def test_prune_keeps_the_deployed_version_even_when_older():
+    # a rollback deployed v1: v1 and the newest other (v3) stay
+    images = [
+        _image(f"sha256:v{i}", [f"analytics-platform/serving:{i}"], i * 100) for i in (1, 2, 3)
+    ]
+    built = {"serving": {"repo": "analytics-platform/serving", "id": "sha256:v1"}}
+    assert prune.image_ship_stale(images, [], built, 2) == ["analytics-platform/serving:2"]
