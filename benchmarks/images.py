@@ -1,217 +1,189 @@
 #!/usr/bin/env python3
-"""Measure the image pipeline and print figures (never pass/fail).
+"""Measure what the images stage ships, and how long it takes (figures, never pass/fail).
 
-For each image: uncompressed size, archive size, build seconds (a --no-cache rebuild
-of the staged context), export seconds (docker save | compressor), copy seconds
-(scp to a lab host) and load seconds (decompress | docker load on that host).
-Then a comparison of compressors on the Spark image, and the wall time of a no-op
-re-run of playbooks/images.yml against two lab hosts.
+On the lab (`make demo` up), runs the real `playbooks/images.yml` and prints, per host
+and in total, the bytes shipped and the wall time of:
 
-Needs `make demo` (the lab) to be up for the copy/load and re-run figures.
+1. a fresh deploy: the platform's containers and images removed from the hosts first
+   (volumes stay; site.yml restores the lab at the end), copies in parallel (forks from
+   ansible.cfg), then the same with `--forks 1` (one host at a time);
+2. a one-line change to an app (apps/training/train.py, apps/serving/wsgi.py);
+3. a change to a Python requirements file (images/base/requirements.txt): the venv layer
+   of base and everything above it rebuild, as for a new pin.
 
-    .venv/bin/python benchmarks/images.py [--images base,spark,...] [--skip-build] [--slow]
+The changes are made in a copy of the sources (image_build_repo_root), never in the
+checkout. Then the size of each image's archive and of each layer of the Spark image,
+and zstd levels compared on the Spark image.
+
+    .venv/bin/python benchmarks/images.py [--skip-fresh] [--skip-levels]
 """
 
 import argparse
 import json
 import os
-import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("ANALYTICS_PLATFORM_CACHE", Path.home() / ".cache/analytics-platform"))
-KEY = CACHE / "ssh/id_ed25519"
-SSH = [
-    "-i",
-    str(KEY),
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-]
-# The images, their parents and included paths: the same list the image_build role uses.
-IMAGES = yaml.safe_load((ROOT / "roles/image_build/defaults/main.yml").read_text())[
-    "image_build_images"
-]
-ORDER = [i["name"] for i in IMAGES]
-PARENT = {i["name"]: i["parent"] for i in IMAGES if "parent" in i}
-INCLUDE = {i["name"]: i.get("include", []) for i in IMAGES}
-
-
-def sh(cmd: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, shell=True, check=True, executable="/bin/bash", **kw)
-
-
-def timed(cmd: str) -> float:
-    start = time.monotonic()
-    sh(cmd, stdout=subprocess.DEVNULL)
-    return time.monotonic() - start
+INVENTORY = ROOT / "inventory/lab"
 
 
 def mb(n: float) -> str:
-    return f"{n / 1e6:,.0f} MB"
+    return f"{n / 1e6:,.1f} MB" if n >= 1e5 else f"{n / 1e3:,.1f} kB"
 
 
-def image_id(ref: str) -> str:
-    return sh(
-        f"docker image inspect -f '{{{{.Id}}}}' {ref}", capture_output=True, text=True
-    ).stdout.strip()
+def images_stage(*extra: str) -> tuple[float, dict[str, list[dict]]]:
+    """Run playbooks/images.yml; returns its wall time and what each host was shipped."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_CALLBACKS_ENABLED="",
+    )
+    cmd = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "playbooks/images.yml",
+        "-i",
+        str(INVENTORY),
+        *extra,
+    ]
+    start = time.monotonic()
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    took = time.monotonic() - start
+    if res.returncode != 0:
+        sys.exit(
+            f"images.yml failed (rc={res.returncode}):\n{res.stdout[-3000:]}{res.stderr[-2000:]}"
+        )
+    shipped: dict[str, list[dict]] = {}
+    for play in json.loads(res.stdout)["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                facts = result.get("ansible_facts", {})
+                if "image_ship_shipped" in facts:
+                    shipped[host] = facts["image_ship_shipped"]
+    return took, shipped
 
 
-def lab_hosts() -> list[tuple[str, str]]:
-    inv = ROOT / "inventory/lab/hosts.ini"
-    if not inv.exists():
-        return []
-    hosts = []
-    section = None
-    for line in inv.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            section = line.strip("[]")
-        elif line and not line.startswith("#") and section == "spark_workers":
-            name, *rest = line.split()
-            addr = dict(x.split("=", 1) for x in rest).get("ansible_host", name)
-            hosts.append((name, addr))
-    return hosts
+def report(label: str, took: float, shipped: dict[str, list[dict]]) -> None:
+    total = sum(s["bytes"] for items in shipped.values() for s in items)
+    print(f"\n{label}: {took:.1f} s, {mb(total)} shipped in total")
+    for host, items in sorted(shipped.items()):
+        what = (
+            ", ".join(
+                f"{s['name']} {'full' if s['full'] else 'partial'}"
+                f" {s['layers']}/{s['of']} layers {mb(s['bytes'])}"
+                for s in items
+            )
+            or "nothing"
+        )
+        print(f"  {host:<16}{mb(sum(s['bytes'] for s in items)):>12}  {what}")
+
+
+def on_hosts(cmd: str) -> None:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible")),
+            "docker_hosts",
+            "-i",
+            str(INVENTORY),
+            "-b",
+            "-m",
+            "shell",
+            "-a",
+            cmd,
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--images", default=",".join(ORDER))
-    ap.add_argument("--skip-build", action="store_true", help="do not time a --no-cache rebuild")
-    ap.add_argument("--slow", action="store_true", help="also try zstd -19 --long (minutes)")
+    ap.add_argument("--skip-fresh", action="store_true", help="no fresh deploys (they ship GBs)")
+    ap.add_argument("--skip-levels", action="store_true", help="no zstd level comparison")
     args = ap.parse_args()
-    names = [n for n in ORDER if n in args.images.split(",")]
-    hosts = lab_hosts()
-    target = hosts[0][1] if hosts else None
-    work = Path(tempfile.mkdtemp(prefix="bench-images-"))
-    python = sys.executable
-    ids: dict[str, str] = {}
-    refs: dict[str, str] = {}
-    rows = []
-    for name in names:
-        cmd = [
-            python,
-            str(ROOT / "scripts/image_context.py"),
-            "--name",
-            name,
-            "--image-dir",
-            str(ROOT / next(i["dir"] for i in IMAGES if i["name"] == name)),
-            "--out",
-            str(CACHE / "contexts" / name),
-            "--wheelhouse",
-            str(CACHE / "wheels"),
-            "--parent-id",
-            ids.get(PARENT.get(name, ""), ""),
-        ]
-        for inc in INCLUDE.get(name, []):
-            cmd += ["--include", str(ROOT / inc)]
-        ctx = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        ref = f"analytics-platform/{name}:{ctx['tag']}"
-        build_args = "--build-arg DEBIAN_IMAGE=debian:bookworm-slim"
-        if name in PARENT:
-            build_args += f" --build-arg BASE_IMAGE={refs[PARENT[name]]}"
-        build_s = None
-        if not args.skip_build:
-            build_s = timed(
-                f"docker build -q --no-cache {build_args} -t bench/{name}:x {ctx['context']}"
+    if not (INVENTORY / "hosts.ini").exists():
+        sys.exit("no lab: run `make demo` first")
+    # A fresh deploy needs hosts without the platform: its containers are removed (their
+    # volumes and data stay) and site.yml puts them back at the end.
+    if not args.skip_fresh:
+        for label, extra in (
+            ("Fresh deploy, parallel copies", []),
+            ("Fresh deploy, --forks 1", ["--forks", "1"]),
+        ):
+            on_hosts(
+                "docker ps -aq --filter label=analytics-platform.component | xargs -r docker rm -f;"
+                " docker image ls -q 'analytics-platform/*' | sort -u"
+                " | xargs -r docker rmi -f >/dev/null 2>&1; docker image prune -f >/dev/null"
             )
-            sh(f"docker rmi bench/{name}:x", stdout=subprocess.DEVNULL)
-        sh(
-            f"docker image inspect {ref} >/dev/null 2>&1"
-            f" || docker build -q {build_args} -t {ref} {ctx['context']}",
+            report(label, *images_stage(*extra))
+    src = Path(tempfile.mkdtemp(prefix="bench-images-"))
+    try:
+        for part in ("images", "apps", "scripts", "models"):
+            shutil.copytree(ROOT / part, src / part)
+        repo = ["-e", f"image_build_repo_root={src}"]
+        for rel in ("apps/training/train.py", "apps/serving/wsgi.py"):
+            with open(src / rel, "a") as f:
+                f.write("# one-line change\n")
+        report("One-line change to two apps", *images_stage(*repo))
+        with open(src / "images/base/requirements.txt", "a") as f:
+            f.write("# a requirements change\n")
+        report("Change to images/base/requirements.txt", *images_stage(*repo))
+        # back to the checkout's images, and the platform back on the hosts
+        if args.skip_fresh:
+            images_stage()
+    finally:
+        shutil.rmtree(src)
+    if not args.skip_fresh:
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("ansible-playbook")),
+                "site.yml",
+                "-i",
+                str(INVENTORY),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
             stdout=subprocess.DEVNULL,
         )
-        ids[name], refs[name] = image_id(ref), ref
-        size = int(
-            sh(
-                f"docker image inspect -f '{{{{.Size}}}}' {ref}", capture_output=True, text=True
-            ).stdout
-        )
-        archive = work / f"{name}.tar.zst"
-        export_s = timed(f"set -o pipefail; docker save {ref} | zstd -q -T0 -3 > {archive}")
-        copy_s = load_s = None
-        if target:
-            copy_s = timed(
-                f"scp -q {shlex.join(SSH)} {archive} root@{target}:/var/tmp/bench.tar.zst"
-            )
-            load_s = timed(
-                f"ssh {shlex.join(SSH)} root@{target} "
-                "'zstd -dc /var/tmp/bench.tar.zst | docker load -q && rm -f /var/tmp/bench.tar.zst'"
-            )
-        rows.append((name, size, archive.stat().st_size, build_s, export_s, copy_s, load_s))
-        archive.unlink()
 
-    def f(x):
-        return "-" if x is None else f"{x:.1f}"
-
-    print(f"\nImages (zstd -3 -T0; copy/load to {target or 'no lab host: run make demo'})")
-    print(
-        f"{'image':<12}{'size':>10}{'archive':>10}{'build s':>9}"
-        f"{'export s':>10}{'copy s':>8}{'load s':>8}"
-    )
-    for name, size, arch, b, e, c, ld in rows:
-        print(f"{name:<12}{mb(size):>10}{mb(arch):>10}{f(b):>9}{f(e):>10}{f(c):>8}{f(ld):>8}")
-
-    if "spark" in refs:
-        tar = work / "spark.tar"
-        save_s = timed(f"docker save -o {tar} {refs['spark']}")
-        print(
-            "\nCompressors on the Spark image"
-            f" (docker save to a plain tar: {save_s:.1f} s, {mb(tar.stat().st_size)})"
-        )
-        print(f"{'compressor':<22}{'archive':>10}{'compress s':>12}{'decompress s':>14}")
-        trials = [
-            ("gzip -6", "gzip -6 -c", "gzip -dc"),
-            ("pigz -6", "pigz -6 -c", "pigz -dc"),
-            ("zstd -3 -T0", "zstd -q -3 -T0 -c", "zstd -q -dc"),
-            ("zstd -9 -T0", "zstd -q -9 -T0 -c", "zstd -q -dc"),
-        ]
-        if args.slow:
-            trials.append(
-                ("zstd -19 --long=27", "zstd -q -19 --long=27 -T0 -c", "zstd -q -dc --long=27")
-            )
-        for label, comp, decomp in trials:
-            out = work / "spark.cmp"
-            c = timed(f"{comp} {tar} > {out}")
-            d = timed(f"{decomp} {out} > /dev/null")
-            print(f"{label:<22}{mb(out.stat().st_size):>10}{c:>12.1f}{d:>14.1f}")
-            out.unlink()
-        tar.unlink()
-
-    if len(hosts) >= 2:
-        limit = ",".join(["localhost"] + [h for h, _ in hosts[:2]])
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-        cmd = [
-            str(Path(python).with_name("ansible-playbook")),
-            "playbooks/images.yml",
-            "-i",
-            "inventory/lab",
-            "-l",
-            limit,
-        ]
-        # The first run converges (ships whatever the lab lacks); the second is the no-op.
-        for label in ("Converging run", "No-op re-run"):
-            start = time.monotonic()
-            res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-            took = time.monotonic() - start
-            print(
-                f"\n{label} of playbooks/images.yml for 2 hosts: {took:.1f} s (rc={res.returncode})"
-            )
-            for ln in res.stdout.splitlines():
-                if "changed=" in ln and " : ok=" in ln:
-                    print("  " + " ".join(ln.split()[:4]))
-    os.rmdir(work)
+    archives = sorted((CACHE / "archives").glob("*.tar.zst"), key=lambda p: p.stat().st_mtime)
+    newest: dict[str, Path] = {}
+    for a in archives:
+        newest[a.name.rsplit("-", 1)[0]] = a
+    print("\nArchives (zstd -3), newest of each image")
+    for name, a in sorted(newest.items()):
+        print(f"  {name:<16}{mb(a.stat().st_size):>12}")
+    spark = newest.get("spark")
+    if spark and not args.skip_levels:
+        work = Path(tempfile.mkdtemp(prefix="bench-levels-"))
+        try:
+            tar = work / "spark.tar"
+            subprocess.run(f"zstd -q -dc {spark} > {tar}", shell=True, check=True)
+            print(f"\nzstd levels on the Spark image ({mb(tar.stat().st_size)} uncompressed)")
+            print(f"  {'level':<12}{'archive':>12}{'compress s':>12}{'decompress s':>14}")
+            for level in ("-3", "-9", "-15", "-19"):
+                out = work / "c.zst"
+                t0 = time.monotonic()
+                subprocess.run(f"zstd -q -T0 {level} -c {tar} > {out}", shell=True, check=True)
+                t1 = time.monotonic()
+                subprocess.run(f"zstd -q -dc {out} > /dev/null", shell=True, check=True)
+                t2 = time.monotonic()
+                print(f"  {level:<12}{mb(out.stat().st_size):>12}{t1 - t0:>12.1f}{t2 - t1:>14.1f}")
+        finally:
+            shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stage an image's build context and print its content tag.
 
-    image_context.py --name spark --image-dir images/spark --out DIR \
+    image_context.py --name spark --image-dir images/spark [--out DIR] \
         [--wheelhouse DIR] [--include apps/training ...] [--parent-id sha256:...] \
         [--models requirements|code --models-dir DIR --model NAME ...]
 
@@ -10,13 +10,14 @@ from the wheelhouse) under wheels/, and --include'd paths under apps/. With
 --models requirements, the pins of the team's model packages (DIR/NAME) go into
 models-requirements.txt and their wheels under wheels/ too; with --models code, the
 packages go under models/ with a manifest models/models.json (the first is the default
-model). The tag is a
-hash of every staged file's path and content plus the parent image's ID, so an
-unchanged input never rebuilds and any change always does. Prints JSON:
-{"tag": "...", "context": "..."}.
+model). The tag is a hash of every context file's path and content plus the parent
+image's ID, so an unchanged input never rebuilds and any change always does. Prints
+JSON: {"name": ..., "tag": ..., "context": DIR}. Without --out nothing is written: the
+tag only (how a stage run on its own finds the references of images already built).
 """
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import os
@@ -51,19 +52,32 @@ def wheel_for(wheelhouse: Path, name: str, version: str) -> Path:
     sys.exit(f"no wheel for {name}=={version} in {wheelhouse}; run the wheelhouse step first")
 
 
-def stage_models(args, out: Path) -> list[tuple[str, str]]:
-    """Stage the model packages' part this image takes; returns the pins to install.
+def _tree(src: Path, dst: str, ignore: bool) -> dict[str, Path]:
+    """The files under src as context paths under dst (COPY_IGNORE'd names left out)."""
+    files = {}
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if ignore and any(fnmatch.fnmatch(part, pat) for part in rel.parts for pat in COPY_IGNORE):
+            continue
+        if path.is_file():
+            files[(Path(dst) / rel).as_posix()] = path
+    return files
+
+
+def models_part(args) -> tuple[dict[str, Path | bytes], list[tuple[str, str]]]:
+    """The model packages' part this image takes, and the pins to install.
 
     `requirements`: their pins, merged, in models-requirements.txt (and their wheels);
     `code`: the packages under models/ with the manifest models/models.json.
     """
+    files: dict[str, Path | bytes] = {}
     lines, pins = [], []
     for name in args.model:
         src = Path(args.models_dir) / name
         if not (src / "__init__.py").is_file():
             sys.exit(f"model {name!r}: no package at {src}; check platform_models_dir")
         if args.models == "code":
-            shutil.copytree(src, out / "models" / name, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+            files.update(_tree(src, f"models/{name}", ignore=True))
         req = src / "requirements.txt"
         if req.exists():
             for pin in pinned(req):
@@ -72,44 +86,58 @@ def stage_models(args, out: Path) -> list[tuple[str, str]]:
                     lines.append(f"{pin[0]}=={pin[1]}")
     if args.models == "code":
         manifest = {"models": list(args.model), "default": args.model[0] if args.model else None}
-        (out / "models" / "models.json").write_text(json.dumps(manifest) + "\n")
-        return []
-    (out / "models-requirements.txt").write_text("".join(f"{x}\n" for x in lines))
-    return pins
+        files["models/models.json"] = (json.dumps(manifest) + "\n").encode()
+        return files, []
+    files["models-requirements.txt"] = "".join(f"{x}\n" for x in lines).encode()
+    return files, pins
 
 
-def stage(args) -> Path:
-    out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(args.image_dir, out)
+def context(args) -> dict[str, Path | bytes]:
+    """Every file of the build context: its path there -> a source file or the content."""
+    files: dict[str, Path | bytes] = dict(_tree(Path(args.image_dir), "", ignore=False))
     req = Path(args.image_dir) / "requirements.txt"
     pins = pinned(req) if req.exists() else []
     if args.models:
-        pins += stage_models(args, out)
-    if pins:
-        (out / "wheels").mkdir()
-        for name, version in pins:
-            whl = wheel_for(Path(args.wheelhouse), name, version)
-            if not (out / "wheels" / whl.name).exists():
-                os.link(whl, out / "wheels" / whl.name)
+        more, model_pins = models_part(args)
+        files.update(more)
+        pins += model_pins
+    for name, version in pins:
+        whl = wheel_for(Path(args.wheelhouse), name, version)
+        files[f"wheels/{whl.name}"] = whl
     for inc in args.include:
-        src = Path(inc)
-        dst = out / "apps" / src.name
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*COPY_IGNORE))
-    return out
+        files.update(_tree(Path(inc), f"apps/{Path(inc).name}", ignore=True))
+    return files
 
 
-def content_hash(root: Path, parent_id: str) -> str:
+def stage(files: dict[str, Path | bytes], out: Path) -> None:
+    """Write the context (wheels as hard links into the wheelhouse)."""
+    if out.exists():
+        shutil.rmtree(out)
+    for rel, src in files.items():
+        dst = out / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(src, bytes):
+            dst.write_bytes(src)
+        elif rel.startswith("wheels/"):
+            os.link(src, dst)
+        else:
+            shutil.copy2(src, dst)
+
+
+def content_hash(files: dict[str, Path | bytes], parent_id: str) -> str:
     h = hashlib.sha256(parent_id.encode())
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
+    for rel in sorted(files):
         if IGNORE.search("/" + rel):
             continue
+        src = files[rel]
         h.update(rel.encode() + b"\0")
-        with open(path, "rb") as f:
-            h.update(hashlib.file_digest(f, "sha256").digest())
-        h.update(oct(path.stat().st_mode & 0o111).encode())
+        if isinstance(src, bytes):
+            h.update(hashlib.sha256(src).digest())
+            h.update(oct(0).encode())
+        else:
+            with open(src, "rb") as f:
+                h.update(hashlib.file_digest(f, "sha256").digest())
+            h.update(oct(src.stat().st_mode & 0o111).encode())
     return h.hexdigest()[:16]
 
 
@@ -119,7 +147,7 @@ def main() -> None:
     )
     p.add_argument("--name", required=True)
     p.add_argument("--image-dir", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="where to stage the context (none: print the tag only)")
     p.add_argument("--wheelhouse", default="")
     p.add_argument("--include", action="append", default=[])
     p.add_argument("--parent-id", default="")
@@ -127,12 +155,12 @@ def main() -> None:
     p.add_argument("--models-dir", default="", help="folder of the team's model packages")
     p.add_argument("--model", action="append", default=[], help="a model package to bake in")
     args = p.parse_args()
-    ctx = stage(args)
-    print(
-        json.dumps(
-            {"name": args.name, "tag": content_hash(ctx, args.parent_id), "context": str(ctx)}
-        )
-    )
+    files = context(args)
+    found = {"name": args.name, "tag": content_hash(files, args.parent_id)}
+    if args.out:
+        stage(files, Path(args.out))
+        found["context"] = args.out
+    print(json.dumps(found))
 
 
 if __name__ == "__main__":

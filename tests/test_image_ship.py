@@ -9,11 +9,14 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,3 +188,77 @@ def test_prune_keeps_the_deployed_version_even_when_older():
     ]
     built = {"serving": {"repo": "analytics-platform/serving", "id": "sha256:v1"}}
     assert prune.image_ship_stale(images, [], built, 2) == ["analytics-platform/serving:2"]
+
+
+platform = _load("platform_filters", "roles/platform/filter_plugins/platform.py")
+IMAGE_HOSTS = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())[
+    "platform_image_hosts"
+]
+
+
+def test_each_host_runs_the_images_of_its_groups():
+    hv = {
+        "m": {"group_names": ["spark_master", "docker_hosts"], "jupyter_enabled": True},
+        "w": {"group_names": ["spark_workers", "docker_hosts"]},
+        "s": {"group_names": ["serving", "model_store", "docker_hosts"]},
+    }
+    assert platform.platform_host_images(IMAGE_HOSTS, hv["m"]) == ["jupyter", "spark"]
+    assert platform.platform_host_images(IMAGE_HOSTS, hv["w"]) == ["spark"]
+    assert platform.platform_host_images(IMAGE_HOSTS, hv["s"]) == [
+        "model_store",
+        "nginx",
+        "serving",
+    ]
+    assert platform.platform_needed_images(IMAGE_HOSTS, hv, ["w", "s"]) == [
+        "model_store",
+        "nginx",
+        "serving",
+        "spark",
+    ]
+
+
+def test_jupyter_is_built_only_where_it_is_enabled():
+    hv = {"m": {"group_names": ["spark_master"], "jupyter_enabled": "false"}}
+    assert platform.platform_needed_images(IMAGE_HOSTS, hv, ["m"]) == ["spark"]
+
+
+def test_every_image_a_host_runs_is_one_image_build_knows():
+    build = yaml.safe_load((ROOT / "roles/image_build/defaults/main.yml").read_text())[
+        "image_build_images"
+    ]
+    assert set(IMAGE_HOSTS) <= {i["name"] for i in build}
+
+
+def _context(*args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/image_context.py"), "--name", "t", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def test_a_stage_run_alone_hashes_the_inputs_without_staging(tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "apps/serving", app)
+    args = [
+        "--image-dir",
+        str(ROOT / "images/nginx"),
+        "--include",
+        str(app),
+        "--models",
+        "code",
+        "--models-dir",
+        str(ROOT / "models"),
+        "--model",
+        "sales_forecast",
+    ]
+    staged = _context(*args, "--out", str(tmp_path / "ctx"))
+    alone = _context(*args)
+    assert alone["tag"] == staged["tag"] and "context" not in alone
+    assert (tmp_path / "ctx/apps/app/wsgi.py").is_file()
+    assert (tmp_path / "ctx/models/models.json").is_file()
+    with open(app / "wsgi.py", "a") as f:
+        f.write("# one more line\n")
+    assert _context(*args)["tag"] != alone["tag"]

@@ -77,7 +77,7 @@ def decide(images: dict, order: list[str], host: dict) -> list[dict]:
                     "name": name,
                     "missing": missing,
                     "full": False,
-                    "reason": f"{len(chains) - len(missing)} layers already on the host",
+                    "reason": f"{len(chains) - len(missing)} of its layers already on the host",
                 }
             )
         plan[-1]["of"] = len(chains)
@@ -104,7 +104,8 @@ def cache_dir(full: Path) -> Path:
 
 
 def _stream(archive: Path) -> subprocess.Popen:
-    return subprocess.Popen(["zstd", "-q", "-dc", str(archive)], stdout=subprocess.PIPE)
+    unpack = "zstd" if archive.name.endswith(".zst") else "gzip"
+    return subprocess.Popen([unpack, "-q", "-dc", str(archive)], stdout=subprocess.PIPE)
 
 
 def index(archive: Path) -> dict:

@@ -54,6 +54,26 @@ def platform_image(images, name):
     )
 
 
+def platform_host_images(image_hosts, host_vars):
+    """The images one host runs, from platform_image_hosts and that host's variables
+    (its group_names, and the enabled_by variable of an image that has one)."""
+    groups = set(host_vars.get("group_names") or [])
+    names = []
+    for name, spec in (image_hosts or {}).items():
+        if not groups & set(spec.get("groups") or []):
+            continue
+        flag = spec.get("enabled_by")
+        if flag and str(host_vars.get(flag, False)).lower() not in ("true", "yes", "1", "on"):
+            continue
+        names.append(name)
+    return sorted(names)
+
+
+def platform_needed_images(image_hosts, hostvars, hosts):
+    """Every image some host of `hosts` runs: what the images stage builds and exports."""
+    return sorted({n for h in hosts for n in platform_host_images(image_hosts, hostvars[h])})
+
+
 def platform_source_address(destination):
     """The controller's own address toward `destination`: the source address the kernel
     picks for it, which is the address that host sees the controller's connections come
@@ -94,6 +114,8 @@ class FilterModule:
         return {
             "platform_address": platform_address,
             "platform_image": platform_image,
+            "platform_host_images": platform_host_images,
+            "platform_needed_images": platform_needed_images,
             "platform_source_address": platform_source_address,
             "platform_pgpass": platform_pgpass,
             "platform_cidr": platform_cidr,
