@@ -21,6 +21,7 @@ and zstd levels compared on the Spark image.
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -37,28 +38,26 @@ def mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 1e5 else f"{n / 1e3:,.1f} kB"
 
 
-def images_stage(*extra: str) -> tuple[float, dict[str, list[dict]]]:
-    """Run playbooks/images.yml; returns its wall time and what each host was shipped."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_CALLBACKS_ENABLED="",
-    )
-    cmd = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "playbooks/images.yml",
-        "-i",
-        str(INVENTORY),
-        *extra,
-    ]
-    start = time.monotonic()
+def ansible(tool: str, *args: str, json_out: bool = False) -> subprocess.CompletedProcess:
+    """Run ansible or ansible-playbook of this venv on the lab; exits on a failure."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    if json_out:
+        env.update(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACKS_ENABLED="")
+    cmd = [str(Path(sys.executable).with_name(tool)), "-i", str(INVENTORY), *args]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    took = time.monotonic() - start
     if res.returncode != 0:
         sys.exit(
-            f"images.yml failed (rc={res.returncode}):\n{res.stdout[-3000:]}{res.stderr[-2000:]}"
+            f"{shlex.join(cmd)} failed (rc={res.returncode}):\n"
+            f"{res.stdout[-3000:]}{res.stderr[-2000:]}"
         )
+    return res
+
+
+def images_stage(*extra: str) -> tuple[float, dict[str, list[dict]]]:
+    """Run playbooks/images.yml; returns its wall time and what each host was shipped."""
+    start = time.monotonic()
+    res = ansible("ansible-playbook", "playbooks/images.yml", *extra, json_out=True)
+    took = time.monotonic() - start
     shipped: dict[str, list[dict]] = {}
     for play in json.loads(res.stdout)["plays"]:
         for task in play["tasks"]:
@@ -85,24 +84,7 @@ def report(label: str, took: float, shipped: dict[str, list[dict]]) -> None:
 
 
 def on_hosts(cmd: str) -> None:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible")),
-            "docker_hosts",
-            "-i",
-            str(INVENTORY),
-            "-b",
-            "-m",
-            "shell",
-            "-a",
-            cmd,
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    ansible("ansible", "docker_hosts", "-b", "-m", "shell", "-a", cmd)
 
 
 def main() -> None:
@@ -145,19 +127,7 @@ def main() -> None:
     finally:
         shutil.rmtree(src)
     if not args.skip_fresh:
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-        subprocess.run(
-            [
-                str(Path(sys.executable).with_name("ansible-playbook")),
-                "site.yml",
-                "-i",
-                str(INVENTORY),
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        ansible("ansible-playbook", "site.yml")
 
     archives = sorted((CACHE / "archives").glob("*.tar.zst"), key=lambda p: p.stat().st_mtime)
     newest: dict[str, Path] = {}
