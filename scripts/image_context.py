@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stage an image's build context and print its content tag.
 
-    image_context.py --name spark --image-dir images/spark [--out DIR] \
+    image_context.py --name spark_runtime --image-dir images/spark_runtime [--out DIR] \
         [--wheelhouse DIR] [--include apps/training ...] [--parent-id sha256:...] \
         [--models requirements|code --models-dir DIR --model NAME ...]
 

@@ -9,7 +9,7 @@ python=${PYTHON:-python3}
 mkdir -p "$wheels"
 "$python" -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip >/dev/null
-pyspark=$(grep -E '^pyspark==' "$here/images/spark/requirements.txt")
+pyspark=$(grep -E '^pyspark==' "$here/images/spark_runtime/requirements.txt")
 if ! ls "$wheels"/pyspark-"${pyspark#pyspark==}"-*.whl >/dev/null 2>&1; then
   echo "venv: building the $pyspark wheel once (about a minute; cached in $wheels)"
   "$venv/bin/pip" wheel -q --no-deps "$pyspark" -w "$wheels"
