@@ -7,9 +7,10 @@ and in total, the bytes shipped and the wall time of:
 1. a fresh deploy: the platform's containers and images removed from the hosts first
    (volumes stay; site.yml restores the lab at the end), copies in parallel (forks from
    ansible.cfg), then the same with `--forks 1` (one host at a time);
-2. a one-line change to an app (apps/training/train.py, apps/serving/wsgi.py);
-3. a change to a Python requirements file (images/base/requirements.txt): the venv layer
-   of base and everything above it rebuild, as for a new pin.
+2. a one-line change to an app (apps/training/train.py, apps/serving/wsgi.py), deployed
+   with site.yml as a user would (the Spark tier restarts on the new image);
+3. a change to a Python requirements file (images/base/requirements.txt), images stage
+   only: the venv layer of base and everything above it rebuild, as for a new pin.
 
 The changes are made in a copy of the sources (image_build_repo_root), never in the
 checkout. Then the size of each image's archive and of each layer of the Spark image,
@@ -53,10 +54,10 @@ def ansible(tool: str, *args: str, json_out: bool = False) -> subprocess.Complet
     return res
 
 
-def images_stage(*extra: str) -> tuple[float, dict[str, list[dict]]]:
-    """Run playbooks/images.yml; returns its wall time and what each host was shipped."""
+def deploy(playbook: str, *extra: str) -> tuple[float, dict[str, list[dict]]]:
+    """Run a playbook; returns its wall time and what each host was shipped."""
     start = time.monotonic()
-    res = ansible("ansible-playbook", "playbooks/images.yml", *extra, json_out=True)
+    res = ansible("ansible-playbook", playbook, *extra, json_out=True)
     took = time.monotonic() - start
     shipped: dict[str, list[dict]] = {}
     for play in json.loads(res.stdout)["plays"]:
@@ -108,7 +109,7 @@ def main() -> None:
                 " docker image ls -q 'analytics-platform/*' | sort -u"
                 " | xargs -r docker rmi -f >/dev/null 2>&1; docker image prune -f >/dev/null"
             )
-            report(label, *images_stage(*extra))
+            report(label, *deploy("playbooks/images.yml", *extra))
     src = Path(tempfile.mkdtemp(prefix="bench-images-"))
     try:
         for part in ("images", "apps", "scripts", "models"):
@@ -117,17 +118,18 @@ def main() -> None:
         for rel in ("apps/training/train.py", "apps/serving/wsgi.py"):
             with open(src / rel, "a") as f:
                 f.write("# one-line change\n")
-        report("One-line change to two apps", *images_stage(*repo))
+        # the whole deploy, as a user runs it: the Spark tier restarts on the new image
+        report("One-line change to two apps, site.yml", *deploy("site.yml", *repo))
         with open(src / "images/base/requirements.txt", "a") as f:
             f.write("# a requirements change\n")
-        report("Change to images/base/requirements.txt", *images_stage(*repo))
-        # back to the checkout's images, and the platform back on the hosts
-        if args.skip_fresh:
-            images_stage()
+        report(
+            "Change to images/base/requirements.txt, images.yml",
+            *deploy("playbooks/images.yml", *repo),
+        )
     finally:
         shutil.rmtree(src)
-    if not args.skip_fresh:
-        ansible("ansible-playbook", "site.yml")
+    # the platform back on the hosts, as the checkout's sources say
+    ansible("ansible-playbook", "site.yml")
 
     archives = sorted((CACHE / "archives").glob("*.tar.zst"), key=lambda p: p.stat().st_mtime)
     newest: dict[str, Path] = {}
