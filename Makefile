@@ -15,7 +15,7 @@ export ANALYTICS_PLATFORM_ROOT := $(CURDIR)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv engine host-images lint unit molecule test demo backup restore demo-down clean
+.PHONY: help venv engine host-images lint docs unit molecule test demo backup restore demo-down clean
 
 help: ## List the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 	$(BIN)/ansible-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+docs: venv ## Regenerate each role's README variable table from its meta/argument_specs.yml
+	$(BIN)/python scripts/role_docs.py
 
 unit: venv ## pytest: preflight, templates, the apps
 	$(BIN)/pytest
