@@ -41,7 +41,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 docs: venv ## Regenerate each role's README variable table from its meta/argument_specs.yml
 	$(BIN)/python scripts/role_docs.py
 
-unit: venv ## pytest: preflight, templates, the apps
+unit: venv engine ## pytest: preflight, templates, the apps, image shipping (on the Docker engine)
 	$(BIN)/pytest
 
 molecule: venv engine ## Every Molecule scenario, one after the other, each with its wall time

@@ -90,13 +90,10 @@ def _docker(*args, **kw):
     return subprocess.run(["docker", *args], check=True, capture_output=True, **kw)
 
 
-def _engine() -> bool:
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
-
-
-@pytest.mark.skipif(not _engine(), reason="needs a Docker engine")
 def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
     """Two versions of a tiny image; the second's partial archive carries one layer."""
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.fail("no Docker engine answers; start one with `make engine`")
     refs, big = [], os.urandom(2_000_000)
     for version in (1, 2):
         ctx = tmp_path / f"v{version}"
