@@ -120,8 +120,10 @@ def main() -> None:
             shutil.copytree(ROOT / part, src / part)
         repo = ["-e", f"image_build_repo_root={src}"]
         if "app" in steps:
+            # a line never seen before: a host keeps the previous version, so a change made
+            # by an earlier run of this benchmark would already be there
             with open(src / "apps/training/train.py", "a") as f:
-                f.write("# one-line change\n")
+                f.write(f"# one-line change {time.time_ns()}\n")
             # the whole deploy, as a user runs it: the Spark tier restarts on the new image
             report("One-line change to the training app, site.yml", *deploy("site.yml", *repo))
         if "pin" in steps:
