@@ -1,8 +1,8 @@
 """image_ship's decisions: which layers each host gets, which versions it keeps.
 
-roles/image_ship/files/image_archive.py (the plan) and filter_plugins/image_ship.py (the
-prune), on the data the engine reports; the partial archive itself is tested on real
-images: built, loaded and run on an engine that holds the other layers.
+roles/image_ship/files/image_archive.py (the plan) and platform_stale_images (the prune, on
+the hosts and on the controller), on the data the engine reports; the partial archive itself
+is tested on real images: built, loaded and run on an engine that holds the other layers.
 """
 
 import importlib.util
@@ -29,7 +29,7 @@ def _load(name: str, path: str):
 
 
 archive = _load("image_archive", "roles/image_ship/files/image_archive.py")
-prune = _load("image_ship_filters", "roles/image_ship/filter_plugins/image_ship.py")
+platform = _load("platform_filters", "roles/platform/filter_plugins/platform.py")
 
 CLASSIC = '[["Backing Filesystem","extfs"],["Supports d_type","true"]]'
 CONTAINERD = '[["driver-type","io.containerd.snapshotter.v1"]]'
@@ -161,7 +161,7 @@ def test_prune_keeps_the_deployed_and_the_previous_version():
         _image("sha256:v4", ["analytics-platform/serving:4"], 400),
         _image("sha256:o", ["someone-else/tool:1"], 50),
     ]
-    assert prune.image_ship_stale(images, [], BUILT, 2) == [
+    assert platform.platform_stale_images(images, [], BUILT, 2) == [
         "analytics-platform/serving:1",
         "analytics-platform/serving:2",
     ]
@@ -175,7 +175,16 @@ def test_prune_keeps_what_a_container_uses_and_only_touches_platform_tags():
         _image("sha256:v4", ["analytics-platform/serving:4"], 400),
     ]
     used = [{"ImageID": "sha256:v2"}]
-    assert prune.image_ship_stale(images, used, BUILT, 2) == ["analytics-platform/serving:1"]
+    assert platform.platform_stale_images(images, used, BUILT, 2) == [
+        "analytics-platform/serving:1"
+    ]
+
+
+def test_prune_with_keep_zero_keeps_every_version():
+    images = [
+        _image(f"sha256:v{i}", [f"analytics-platform/serving:{i}"], i * 100) for i in (1, 2, 3, 4)
+    ]
+    assert platform.platform_stale_images(images, [], BUILT, 0) == []
 
 
 def test_prune_keeps_the_deployed_version_even_when_older():
@@ -184,10 +193,9 @@ def test_prune_keeps_the_deployed_version_even_when_older():
         _image(f"sha256:v{i}", [f"analytics-platform/serving:{i}"], i * 100) for i in (1, 2, 3)
     ]
     built = {"serving": {"repo": "analytics-platform/serving", "id": "sha256:v1"}}
-    assert prune.image_ship_stale(images, [], built, 2) == ["analytics-platform/serving:2"]
+    assert platform.platform_stale_images(images, [], built, 2) == ["analytics-platform/serving:2"]
 
 
-platform = _load("platform_filters", "roles/platform/filter_plugins/platform.py")
 IMAGE_HOSTS = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())[
     "platform_image_hosts"
 ]
