@@ -44,15 +44,8 @@ docs: venv ## Regenerate each role's README variable table from its meta/argumen
 unit: venv engine ## pytest: preflight, templates, the apps, image shipping (on the Docker engine)
 	$(BIN)/pytest
 
-molecule: venv engine ## Every Molecule scenario, one after the other, each with its wall time
-	@set -e; for r in $(ROLE_SCENARIOS); do \
-	  echo "=== molecule: role $$r"; start=$$(date +%s); \
-	  (cd roles/$$r && $(CURDIR)/$(BIN)/molecule test); \
-	  echo "=== molecule: role $$r passed in $$(( $$(date +%s) - start )) s"; done
-	@set -e; for s in $(CLUSTER_SCENARIOS); do \
-	  echo "=== molecule: cluster $$s"; start=$$(date +%s); \
-	  $(BIN)/molecule test -s $$s; \
-	  echo "=== molecule: cluster $$s passed in $$(( $$(date +%s) - start )) s"; done
+molecule: venv engine ## Every Molecule scenario, one after the other; ends with each one's wall time (and the failed tasks)
+	@scripts/molecule.sh $(addprefix role:,$(ROLE_SCENARIOS)) $(CLUSTER_SCENARIOS)
 
 test: lint unit molecule ## Everything: lint, pytest, every Molecule scenario
 
