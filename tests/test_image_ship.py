@@ -147,7 +147,16 @@ def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
 
 
 def _image(ident, tags, created):
-    return {"Id": ident, "RepoTags": tags, "Created": created}
+    # as image_build makes them: the label holds the content tag (the first tag's)
+    version = tags[0].split(":")[1]
+    return {"Id": ident, "RepoTags": tags, "Created": created, "Labels": {LABEL: version}}
+
+
+LABEL = "analytics-platform.version"
+
+
+def stale(images, containers, built, keep):
+    return platform.platform_stale_images(images, containers, built, keep, LABEL)
 
 
 BUILT = {"serving": {"repo": "analytics-platform/serving", "id": "sha256:v4"}}
@@ -161,7 +170,7 @@ def test_prune_keeps_the_deployed_and_the_previous_version():
         _image("sha256:v4", ["analytics-platform/serving:4"], 400),
         _image("sha256:o", ["someone-else/tool:1"], 50),
     ]
-    assert platform.platform_stale_images(images, [], BUILT, 2) == [
+    assert stale(images, [], BUILT, 2) == [
         "analytics-platform/serving:1",
         "analytics-platform/serving:2",
     ]
@@ -175,16 +184,29 @@ def test_prune_keeps_what_a_container_uses_and_only_touches_platform_tags():
         _image("sha256:v4", ["analytics-platform/serving:4"], 400),
     ]
     used = [{"ImageID": "sha256:v2"}]
-    assert platform.platform_stale_images(images, used, BUILT, 2) == [
-        "analytics-platform/serving:1"
+    assert stale(images, used, BUILT, 2) == ["analytics-platform/serving:1"]
+
+
+def test_prune_never_counts_or_removes_a_tag_made_by_hand():
+    # serving:molecule-upgrade is FROM the deployed version: it inherits the label, whose
+    # value is not its tag. It is not a version, so v2 stays as the previous one.
+    hand = _image("sha256:h", ["analytics-platform/serving:molecule-upgrade"], 500)
+    hand["Labels"] = {LABEL: "4"}
+    images = [
+        _image("sha256:v2", ["analytics-platform/serving:2"], 200),
+        _image("sha256:v4", ["analytics-platform/serving:4"], 400),
+        hand,
+        {"Id": "sha256:u", "RepoTags": ["analytics-platform/serving:mine"], "Created": 600},
     ]
+    assert stale(images, [], BUILT, 2) == []
+    assert stale(images, [], BUILT, 1) == ["analytics-platform/serving:2"]
 
 
 def test_prune_with_keep_zero_keeps_every_version():
     images = [
         _image(f"sha256:v{i}", [f"analytics-platform/serving:{i}"], i * 100) for i in (1, 2, 3, 4)
     ]
-    assert platform.platform_stale_images(images, [], BUILT, 0) == []
+    assert stale(images, [], BUILT, 0) == []
 
 
 def test_prune_keeps_the_deployed_version_even_when_older():
@@ -193,7 +215,7 @@ def test_prune_keeps_the_deployed_version_even_when_older():
         _image(f"sha256:v{i}", [f"analytics-platform/serving:{i}"], i * 100) for i in (1, 2, 3)
     ]
     built = {"serving": {"repo": "analytics-platform/serving", "id": "sha256:v1"}}
-    assert platform.platform_stale_images(images, [], built, 2) == ["analytics-platform/serving:2"]
+    assert stale(images, [], built, 2) == ["analytics-platform/serving:2"]
 
 
 IMAGE_HOSTS = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())[

@@ -109,31 +109,35 @@ def platform_pgpass(fields):
     return ":".join(str(f).replace("\\", "\\\\").replace(":", "\\:") for f in fields)
 
 
-def platform_stale_images(images, containers, built, keep=2):
+def platform_stale_images(images, containers, built, keep, label):
     """Tags to remove so that each platform image keeps `keep` versions on an engine.
 
     The one rule of image_ship's prune (on each host) and image_build's (on the
     controller). images: the engine's images (docker_host_info, verbose); containers: its
-    containers, stopped ones too; built: image_build's result {name: {repo, id, ...}}. Per
-    image, the version being deployed (built[name].id) and the newest others up to `keep`
-    in total stay (the previous one is what a rollback runs), and so does any version a
-    container uses. Only tags in a platform repository are returned; other images are never
-    touched. keep 0 keeps every version.
+    containers, stopped ones too; built: image_build's result {name: {repo, id, ...}};
+    label: the label image_build sets to each image's content tag (platform_version_label).
+
+    A version is a tag the platform made: in the image's repository, equal to the image's
+    label. A tag made by hand (serving:my-fix, FROM a platform image, inherits the label
+    but not its value) is neither a version nor ever removed, and nor is any image outside
+    a platform repository. Per image, the version being deployed (built[name].id) and the
+    newest others up to `keep` in total stay (the previous one is what a rollback runs),
+    and so does any version a container uses. keep 0 keeps every version.
     """
     if int(keep) <= 0:
         return []
     used = {c.get("ImageID") for c in containers}
     stale = []
     for entry in built.values():
-        prefix = entry["repo"] + ":"
-        versions = sorted(
-            (i for i in images if any(t.startswith(prefix) for t in i.get("RepoTags") or [])),
-            key=lambda i: (i["Id"] == entry["id"], i.get("Created", 0)),
-            reverse=True,
+        versions = []
+        for image in images:
+            made = f"{entry['repo']}:{(image.get('Labels') or {}).get(label)}"
+            if made in (image.get("RepoTags") or []):
+                versions.append((image, made))
+        versions.sort(
+            key=lambda v: (v[0]["Id"] == entry["id"], v[0].get("Created", 0)), reverse=True
         )
-        for image in versions[int(keep) :]:
-            if image["Id"] not in used:
-                stale += [t for t in image["RepoTags"] if t.startswith(prefix)]
+        stale += [made for image, made in versions[int(keep) :] if image["Id"] not in used]
     return sorted(stale)
 
 
