@@ -9,6 +9,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 logs=${MOLECULE_LOGS:-$root/.cache/molecule-logs}
 mkdir -p "$logs"
+# Molecule folds its output at the terminal's width: wide, so that a failed task's
+# message stays on one line for the summary below.
+export COLUMNS=${COLUMNS:-400}
 
 times=()
 failed=""
