@@ -127,6 +127,16 @@ BROKEN = {
         None,
         "Unreachable: w2",
     ),
+    # Checked before any connection: the typo is named, not only the unreachable host.
+    "typo on an unreachable host": (
+        lambda h: h.replace(
+            "w2 spark_worker_cores=4",
+            "w2 ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9"
+            " spark_worker_cores=four",
+        ),
+        None,
+        'Host w2: spark_worker_cores="four" is not a whole number above zero',
+    ),
 }
 
 
