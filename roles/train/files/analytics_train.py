@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 
-RESULT_PREFIX = "TRAINING_RESULT "
 TAIL_LINES = 20
 
 
@@ -50,9 +49,8 @@ def train(config: dict, model: str) -> dict:
         code, lines = run.returncode, (run.stdout + run.stderr).splitlines()
     except OSError as err:  # no docker CLI
         code, lines = 127, [f"cannot run docker: {err}"]
-    results = [
-        json.loads(line[len(RESULT_PREFIX) :]) for line in lines if line.startswith(RESULT_PREFIX)
-    ]
+    prefix = config["result_prefix"]  # the job's result line (the role's _train_result_prefix)
+    results = [json.loads(line[len(prefix) :]) for line in lines if line.startswith(prefix)]
     result = results[-1] if results else {}
     ok = code == 0 and result.get("status") == "ok"
     state = {
