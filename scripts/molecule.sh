@@ -39,14 +39,16 @@ printf '    %s\n' "${times[@]}"
 [ -z "$failed" ] && exit 0
 
 # The failed tasks: each "fatal:"/"failed:" line (ANSI colours and Molecule's frame
-# stripped, cut to 2,000 characters) after the TASK line it belongs to; ignored errors
-# are left out. With none (Molecule itself failed), the log's last lines.
+# stripped, cut to 2,000 characters, with up to 12 more lines of a result printed over
+# several) after the TASK line it belongs to; ignored errors are left out. With none
+# (Molecule itself failed), the log's last lines.
 echo "=== molecule: $failed FAILED; the failed tasks (whole output: $logs/$failed.log)"
 sed -E 's/\x1b\[[0-9;]*m//g; s/^ *│ ?//' "$logs/$failed.log" |
   awk '/^TASK \[/ {task = $0}
        pending != "" && /^\.\.\.ignoring/ {pending = ""; next}
+       /^(fatal|failed): \[/ {if (pending != "") print pending; pending = "  " task "\n    " substr($0, 1, 2000); more = 12; next}
+       pending != "" && more > 0 && NF > 0 {pending = pending "\n    " substr($0, 1, 300); more--; next}
        pending != "" {print pending; pending = ""}
-       /^(fatal|failed): \[/ {pending = "  " task "\n    " substr($0, 1, 2000)}
        END {if (pending != "") print pending}' |
   tail -n 40 | grep . || tail -n 15 "$logs/$failed.log"
 exit 1
