@@ -20,6 +20,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- Generated from meta/argument_specs.yml by scripts/role_docs.py; edit the spec. -->"
 END = "<!-- End of the generated table. -->"
+# A spec entry no play calls, listing values a role computes from its inputs: shown as
+# a second table, never validated (a role's preflight runs before any fact is gathered).
+DERIVED = "derived"
 
 
 def _cell(text: str) -> str:
@@ -41,13 +44,9 @@ def _default(name: str, option: dict, defaults: dict) -> str:
     return f"`{_cell(shown)}`" if shown != "" else '`""`'
 
 
-def table(role: Path) -> str:
-    specs = yaml.safe_load((role / "meta/argument_specs.yml").read_text())["argument_specs"]
-    path = role / "defaults/main.yml"
-    defaults = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-    main = specs.get("main", {}).get("options") or {}
-    lines = [BEGIN, "", "| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for name, option in main.items():
+def _rows(options: dict, defaults: dict) -> list[str]:
+    lines = ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, option in options.items():
         kind = option.get("type", "str")
         if kind == "list" and "elements" in option:
             kind = f"list of {option['elements']}"
@@ -57,8 +56,21 @@ def table(role: Path) -> str:
         lines.append(
             f"| `{name}` | {kind} | {_default(name, option, defaults)} | {_cell(description)} |"
         )
+    return lines
+
+
+def table(role: Path) -> str:
+    specs = yaml.safe_load((role / "meta/argument_specs.yml").read_text())["argument_specs"]
+    path = role / "defaults/main.yml"
+    defaults = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    main = specs.get("main", {}).get("options") or {}
+    lines = [BEGIN, ""] + _rows(main, defaults)
     for entry, spec in specs.items():
         if entry == "main":
+            continue
+        if entry == DERIVED:
+            lines += ["", f"Derived: {_cell(spec.get('short_description', ''))}", ""]
+            lines += _rows(spec.get("options") or {}, defaults)
             continue
         more = [n for n in (spec.get("options") or {}) if n not in main]
         also = f" Also: {', '.join(f'`{n}`' for n in more)}." if more else ""

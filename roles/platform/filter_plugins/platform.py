@@ -1,6 +1,7 @@
 """Filters shared by the platform roles."""
 
 import ipaddress
+import json
 import socket
 
 from ansible.errors import AnsibleFilterError
@@ -141,6 +142,56 @@ def platform_stale_images(images, containers, built, keep, label):
     return sorted(stale)
 
 
+def _whole(value):
+    return str(value).isascii() and str(value).isdigit() and not str(value).startswith("0")
+
+
+def platform_number_errors(values, host):
+    """Messages for the values ({name: value}) that are not whole numbers above zero.
+
+    A role's tasks/preflight.yml passes its own numbers; a value of None is one the
+    inventory leaves to a default computed from facts, and is not checked.
+    """
+    return [
+        f"Host {host}: {name}={json.dumps(value)} is not a whole number above zero. Fix: set "
+        f"{name} to a positive integer on the host line or in group_vars, or remove it to "
+        "use the default."
+        for name, value in values.items()
+        if value is not None and not _whole(value)
+    ]
+
+
+def platform_port_errors(ports, host):
+    """Messages for the ports ([{name, port, count}]) that are not ports.
+
+    A port variable with a count holds the first of `count` consecutive ports (one per
+    instance), and all of them must fit below 65536.
+    """
+    errors = []
+    for p in ports:
+        count = int(p.get("count", 1)) if _whole(p.get("count", 1)) else 1
+        if not _whole(p["port"]) or int(p["port"]) + count - 1 > 65535:
+            room = f", with room for {count} consecutive ports" if count > 1 else ""
+            errors.append(
+                f"Host {host}: {p['name']}={json.dumps(p['port'])} is not a port (a whole number "
+                f"from 1 to 65535{room}). Fix: set {p['name']} to a free port number on this host."
+            )
+    return errors
+
+
+def platform_listen_ports(ports):
+    """One {port, name} per port a host listens on, from the roles' port lists
+    ([{name, port, count}]); a variable with a count names its ports `name+0`, `name+1`..."""
+    out = []
+    for p in ports:
+        count = int(p.get("count", 1))
+        for i in range(count):
+            out.append(
+                {"port": int(p["port"]) + i, "name": p["name"] + ("" if count == 1 else f"+{i}")}
+            )
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -152,4 +203,7 @@ class FilterModule:
             "platform_pgpass": platform_pgpass,
             "platform_cidr": platform_cidr,
             "platform_stale_images": platform_stale_images,
+            "platform_number_errors": platform_number_errors,
+            "platform_port_errors": platform_port_errors,
+            "platform_listen_ports": platform_listen_ports,
         }
