@@ -3,7 +3,8 @@
 
     image_context.py --name spark_runtime --image-dir images/spark_runtime [--out DIR] \
         [--wheelhouse DIR] [--include apps/training ...] [--parent-id sha256:...] \
-        [--models requirements|code --models-dir DIR --model NAME ...] [--label KEY ...]
+        [--models requirements|code --models-dir DIR --model NAME ...] [--label KEY ...] \
+        [--arg NAME=VALUE ...]
 
 The context is the image directory, the wheels its requirements.txt pins (hard links
 from the wheelhouse) under wheels/, and --include'd paths under apps/. With
@@ -11,7 +12,8 @@ from the wheelhouse) under wheels/, and --include'd paths under apps/. With
 models-requirements.txt and their wheels under wheels/ too; with --models code, the
 packages go under models/ with a manifest models/models.json (the first is the default
 model). The tag is a hash of every context file's path and content plus the parent
-image's ID and the keys of the labels the build sets (--label), so an unchanged input
+image's ID, the keys of the labels the build sets (--label) and the build arguments
+(--arg), so an unchanged input
 never rebuilds and any change always does. Prints
 JSON: {"name": ..., "tag": ..., "context": DIR}. Without --out nothing is written: the
 tag only (how a stage run on its own finds the references of images already built).
@@ -125,10 +127,12 @@ def stage(files: dict[str, Path | bytes], out: Path) -> None:
             shutil.copy2(src, dst)
 
 
-def content_hash(files: dict[str, Path | bytes], parent_id: str, labels=()) -> str:
+def content_hash(files: dict[str, Path | bytes], parent_id: str, labels=(), args=()) -> str:
     h = hashlib.sha256(parent_id.encode())
     for key in sorted(labels):
         h.update(b"label\0" + key.encode() + b"\0")
+    for arg in sorted(args):
+        h.update(b"arg\0" + arg.encode() + b"\0")
     for rel in sorted(files):
         if IGNORE.search("/" + rel):
             continue
@@ -158,9 +162,10 @@ def main() -> None:
     p.add_argument("--models-dir", default="", help="folder of the team's model packages")
     p.add_argument("--model", action="append", default=[], help="a model package to bake in")
     p.add_argument("--label", action="append", default=[], help="key of a label the build sets")
+    p.add_argument("--arg", action="append", default=[], help="a build argument, NAME=VALUE")
     args = p.parse_args()
     files = context(args)
-    found = {"name": args.name, "tag": content_hash(files, args.parent_id, args.label)}
+    found = {"name": args.name, "tag": content_hash(files, args.parent_id, args.label, args.arg)}
     if args.out:
         stage(files, Path(args.out))
         found["context"] = args.out

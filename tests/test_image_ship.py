@@ -266,6 +266,27 @@ def _context(*args: str) -> dict:
     return json.loads(out)
 
 
+def test_a_build_argument_is_an_input_of_the_tag():
+    # the UIDs the roles run the images as are build arguments: changing one rebuilds
+    args = ["--image-dir", str(ROOT / "images/model_store")]
+    plain = _context(*args)["tag"]
+    uid = _context(*args, "--arg", "POSTGRES_UID=999")["tag"]
+    assert plain != uid
+    assert uid == _context(*args, "--arg", "POSTGRES_UID=999")["tag"]
+    assert uid != _context(*args, "--arg", "POSTGRES_UID=998")["tag"]
+
+
+def test_every_build_argument_the_images_declare_is_given():
+    # each ARG without a default in a Dockerfile's last stage comes from the platform
+    platform = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())
+    given = platform["platform_image_build_args"]
+    for name in ("base", "spark_runtime", "model_store"):
+        dockerfile = (ROOT / f"images/{name}/Dockerfile").read_text()
+        last = dockerfile.rsplit("\nFROM ", 1)[1]
+        declared = {line.split()[1] for line in last.splitlines() if line.startswith("ARG ")}
+        assert declared == set(given[name]), name
+
+
 def test_a_stage_run_alone_hashes_the_inputs_without_staging(tmp_path):
     app = tmp_path / "app"
     shutil.copytree(ROOT / "apps/serving", app)
