@@ -11,7 +11,6 @@ ROLE_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard 
 # The slowest (cluster: five hosts, the whole site.yml) runs last.
 CLUSTER_SCENARIOS := $(filter-out default cluster,$(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))) cluster
 
-export ANALYTICS_PLATFORM_ROOT := $(CURDIR)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
