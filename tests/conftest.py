@@ -1,5 +1,6 @@
 """Shared fixtures for the repository-level tests."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -36,3 +37,37 @@ def ansible_playbook():
         )
 
     return run
+
+
+PLATFORM_VALUES = """
+- name: The platform's values, as Ansible resolves them
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: platform
+  tasks:
+    - name: Write them
+      ansible.builtin.copy:
+        content: "{{{{ dict(names | zip(query('ansible.builtin.vars', *names))) | to_json }}}}"
+        dest: "{out}"
+        mode: "0600"
+      vars:
+        names: {names}
+"""
+
+
+@pytest.fixture(scope="session")
+def platform_values(ansible_playbook, tmp_path_factory):
+    """Values of the platform role (the defaults every play loads), resolved by Ansible
+    itself rather than read from its defaults file: platform_values("name", ...)."""
+
+    def read(*names: str) -> dict:
+        work = tmp_path_factory.mktemp("platform")
+        play = work / "play.yml"
+        play.write_text(PLATFORM_VALUES.format(out=work / "values.json", names=list(names)))
+        # localhost implicit (not in the inventory): the controller's own Python
+        result = ansible_playbook(str(play), "-i", str(ROOT / "tests/inventories/good"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads((work / "values.json").read_text())
+
+    return read

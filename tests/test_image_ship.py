@@ -16,7 +16,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -218,25 +217,25 @@ def test_prune_keeps_the_deployed_version_even_when_older():
     assert stale(images, [], built, 2) == ["analytics-platform/serving:2"]
 
 
-IMAGE_HOSTS = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())[
-    "platform_image_hosts"
-]
+@pytest.fixture(scope="module")
+def image_hosts(platform_values):
+    return platform_values("platform_image_hosts")["platform_image_hosts"]
 
 
-def test_each_host_runs_the_images_of_its_groups():
+def test_each_host_runs_the_images_of_its_groups(image_hosts):
     hv = {
         "m": {"group_names": ["spark_master", "docker_hosts"], "jupyter_enabled": True},
         "w": {"group_names": ["spark_workers", "docker_hosts"]},
         "s": {"group_names": ["serving", "model_store", "docker_hosts"]},
     }
-    assert platform.platform_host_images(IMAGE_HOSTS, hv["m"]) == ["jupyter", "spark"]
-    assert platform.platform_host_images(IMAGE_HOSTS, hv["w"]) == ["spark"]
-    assert platform.platform_host_images(IMAGE_HOSTS, hv["s"]) == [
+    assert platform.platform_host_images(image_hosts, hv["m"]) == ["jupyter", "spark"]
+    assert platform.platform_host_images(image_hosts, hv["w"]) == ["spark"]
+    assert platform.platform_host_images(image_hosts, hv["s"]) == [
         "model_store",
         "nginx",
         "serving",
     ]
-    assert platform.platform_needed_images(IMAGE_HOSTS, hv, ["w", "s"]) == [
+    assert platform.platform_needed_images(image_hosts, hv, ["w", "s"]) == [
         "model_store",
         "nginx",
         "serving",
@@ -244,16 +243,40 @@ def test_each_host_runs_the_images_of_its_groups():
     ]
 
 
-def test_jupyter_is_built_only_where_it_is_enabled():
+def test_jupyter_is_built_only_where_it_is_enabled(image_hosts):
     hv = {"m": {"group_names": ["spark_master"], "jupyter_enabled": "false"}}
-    assert platform.platform_needed_images(IMAGE_HOSTS, hv, ["m"]) == ["spark"]
+    assert platform.platform_needed_images(image_hosts, hv, ["m"]) == ["spark"]
 
 
-def test_every_image_a_host_runs_is_one_image_build_knows():
-    build = yaml.safe_load((ROOT / "roles/image_build/defaults/main.yml").read_text())[
-        "image_build_images"
-    ]
-    assert set(IMAGE_HOSTS) <= {i["name"] for i in build}
+IMAGE_BUILD_CHECK = """
+- name: image_build's own checks, with the platform's images
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: platform
+  tasks:
+    - name: Check the inputs
+      ansible.builtin.include_role:
+        name: image_build
+        tasks_from: preflight.yml
+      vars:
+        image_build_needed: {needed}
+        image_build_models: "{{{{ platform_models }}}}"
+"""
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["every image a host runs", "unknown"])
+def test_image_build_knows_every_image_a_host_runs(known, tmp_path, ansible_playbook):
+    needed = '"{{ platform_image_hosts.keys() | list }}"' if known else "[spark, sparkk]"
+    play = tmp_path / "play.yml"
+    play.write_text(IMAGE_BUILD_CHECK.format(needed=needed))
+    result = ansible_playbook(str(play), "-i", str(ROOT / "tests/inventories/good"))
+    out = result.stdout + result.stderr
+    if known:
+        assert result.returncode == 0, out
+    else:
+        assert result.returncode == 2, out
+        assert "image_build_needed names sparkk, which image_build_images does not define" in out
 
 
 def _context(*args: str) -> dict:
@@ -276,15 +299,16 @@ def test_a_build_argument_is_an_input_of_the_tag():
     assert uid != _context(*args, "--arg", "POSTGRES_UID=998")["tag"]
 
 
-def test_every_build_argument_the_images_declare_is_given():
+def test_every_build_argument_the_images_declare_is_given(platform_values):
     # each ARG without a default in a Dockerfile's last stage comes from the platform
-    platform = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())
-    given = platform["platform_image_build_args"]
+    given = platform_values("platform_image_build_args")["platform_image_build_args"]
     for name in ("base", "spark_runtime", "model_store"):
         dockerfile = (ROOT / f"images/{name}/Dockerfile").read_text()
         last = dockerfile.rsplit("\nFROM ", 1)[1]
         declared = {line.split()[1] for line in last.splitlines() if line.startswith("ARG ")}
         assert declared == set(given[name]), name
+    # and every value is a number: the UIDs the roles run the images as
+    assert all(str(v).isdigit() for args in given.values() for v in args.values()), given
 
 
 def test_a_stage_run_alone_hashes_the_inputs_without_staging(tmp_path):
