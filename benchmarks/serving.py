@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CACHE = Path(os.environ.get("ANALYTICS_PLATFORM_CACHE", Path.home() / ".cache/analytics-platform"))
 SERVING_DEFAULTS = yaml.safe_load((ROOT / "roles/serving/defaults/main.yml").read_text())
-NGINX_DEFAULTS = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())
+PLATFORM = yaml.safe_load((ROOT / "roles/platform/defaults/main.yml").read_text())
 
 
 def tool(name: str) -> str:
@@ -141,7 +141,7 @@ def main() -> int:
     serving, store = inventory(a.inventory)
     if not serving:
         sys.exit(f"No [serving] hosts in {a.inventory}: run `make demo` first.")
-    port = NGINX_DEFAULTS["nginx_port"]
+    port = PLATFORM["nginx_port"]
     base = SERVING_DEFAULTS["serving_backend_base_port"]
     slots = SERVING_DEFAULTS["serving_backends_per_host"]
     front = f"http://{serving[0][1]}:{port}/predict"

@@ -14,12 +14,13 @@ serving_filters = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(serving_filters)
 
 NS = "analytics-platform.serving"
+CONFIG = "analytics-platform.config"
 PORT = 8001
 IMAGE = "serving:v2"
 
 
 def container(slot, color, config="new", state="running", healthy=True, image=IMAGE, previous=""):
-    labels = {f"{NS}.slot": str(slot), f"{NS}.color": color, "analytics-platform.config": config}
+    labels = {f"{NS}.slot": str(slot), f"{NS}.color": color, CONFIG: config}
     if previous:
         labels[f"{NS}.previous"] = previous
     return {
@@ -33,7 +34,7 @@ def container(slot, color, config="new", state="running", healthy=True, image=IM
 
 def plan(containers, slots=2):
     return serving_filters.serving_plan(
-        containers, slots, "new", "10.0.0.5", PORT, "serving", NS, IMAGE
+        containers, slots, "new", "10.0.0.5", PORT, "serving", NS, IMAGE, CONFIG
     )
 
 
@@ -100,7 +101,9 @@ def test_stopped_current_container_is_replaced():
 
 
 def test_rollback_image_is_the_one_before_the_last_rollout():
-    rollback = serving_filters.serving_rollback_image
+    def rollback(containers, ns):
+        return serving_filters.serving_rollback_image(containers, ns, CONFIG)
+
     running = [container(1, "b", previous="serving:v1"), container(2, "b", previous="serving:v1")]
     assert rollback(running + [container(3, "a")], NS) == "serving:v1"
     with pytest.raises(AnsibleFilterError, match="no previous serving image"):

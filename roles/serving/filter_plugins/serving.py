@@ -50,7 +50,7 @@ def serving_plan(
     prefix,
     label_ns,
     image,
-    config_label="analytics-platform.config",
+    config_label,
 ):
     """Plan the back-end slots of one host from its containers (docker_host_info, verbose).
 
@@ -111,7 +111,7 @@ def serving_plan(
     return {"slots": plan, "surplus": surplus, "endpoints": endpoints, "healthy": healthy}
 
 
-def serving_rollback_image(containers, label_ns, config_label="analytics-platform.config"):
+def serving_rollback_image(containers, label_ns, config_label):
     """The image the running back-ends of a host would roll back to: the one before the
     last roll-out (their ``previous`` label). Raises when they name none or disagree."""
     running = [e for entries in _backends(containers, label_ns, config_label).values()
