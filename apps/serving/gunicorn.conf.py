@@ -55,6 +55,57 @@ if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
     worker_tmp_dir = "/dev/shm"
 
 
+class _HeadHeldSocket:
+    """The client socket as one response sees it: the first sendall (gunicorn sends the
+    status line and headers on their own) is held back and goes out with the body's first
+    bytes, or when the response closes. A back-end killed mid-answer (a crash, the OOM
+    killer) has then sent either nothing, which Nginx retries on another back-end, or a
+    whole small answer; never headers without their body, which Nginx could only pass on
+    as a cut connection."""
+
+    def __init__(self, sock):
+        self._sock, self._held, self._first = sock, b"", True
+
+    def sendall(self, data):
+        if self._first:
+            self._first, self._held = False, bytes(data)
+            return None
+        data, self._held = self._held + bytes(data), b""
+        return self._sock.sendall(data)
+
+    def flush(self):
+        if self._held:
+            self._sock.sendall(self._held)
+            self._held = b""
+
+    def sendfile(self, *args, **kwargs):
+        self.flush()
+        return self._sock.sendfile(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def _answer_in_one_write():
+    """Make every gunicorn response write its head together with its body."""
+    from gunicorn.http import wsgi
+
+    if getattr(wsgi.Response, "head_held", False):
+        return
+
+    class Response(wsgi.Response):
+        head_held = True
+
+        def __init__(self, req, sock, cfg):
+            super().__init__(req, _HeadHeldSocket(sock), cfg)
+
+        def close(self):
+            super().close()
+            self.sock.flush()
+
+    wsgi.Response = Response
+
+
 def on_starting(server):
     """Open the listeners before gunicorn would: the shared TCP addresses with
     SO_REUSEPORT, the probe socket without (gunicorn's own reuse_port applies to every
@@ -63,7 +114,9 @@ def on_starting(server):
     A shared address is bound here but listens only once a worker has loaded the app
     (post_worker_init): until then the kernel keeps sending every new connection to the
     instance already serving, instead of queueing some behind a back-end still starting.
+    Also makes each response one write (_answer_in_one_write); the workers inherit it.
     """
+    _answer_in_one_write()
     if not (reuse_port_shared or probe_socket):
         return
     from gunicorn import sock as gsock

@@ -215,3 +215,57 @@ def test_shared_listener_keeps_gunicorns_socket_options_and_listens_once_a_worke
         socket.create_connection(("127.0.0.1", unused_port), timeout=2).close()
     finally:
         listener.sock.close()
+
+
+class _Recorder:
+    """The far end of a response: what each sendall carried."""
+
+    def __init__(self):
+        self.writes = []
+
+    def sendall(self, data):
+        self.writes.append(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "body"),
+    [("POST", "200 OK", b'{"prediction": 1.0}\n'), ("HEAD", "200 OK", b""),
+     ("GET", "204 No Content", b"")],
+)  # fmt: skip
+def test_each_answer_leaves_in_one_write(monkeypatch, method, status, body):
+    """gunicorn writes a response's head and body with two sendall calls; a back-end
+    killed between them would leave Nginx a head with no body, which it can only pass on
+    as a cut connection (wrk's 'Socket errors: read 1'). Under gunicorn.conf.py the whole
+    small answer is one write (or none): gunicorn's own Response class, as a worker uses
+    it."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+    from gunicorn.http import wsgi
+
+    monkeypatch.setattr(wsgi, "Response", wsgi.Response)  # restored after the test
+    monkeypatch.delenv("SERVING_REUSE_PORT", raising=False)
+    monkeypatch.delenv("SERVING_PROBE_SOCKET", raising=False)
+    spec = importlib.util.spec_from_file_location(
+        "serving_gunicorn_conf", SERVING / "gunicorn.conf.py"
+    )
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    conf.on_starting(SimpleNamespace(cfg=Config(), log=None, LISTENERS=[]))
+
+    far = _Recorder()
+    request = SimpleNamespace(method=method, version=(1, 1), should_close=lambda: False, headers=[])
+    response = wsgi.Response(request, far, Config())
+    response.start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    if body:
+        response.write(body)
+        assert len(far.writes) == 1  # already sent: the head waited for the body, no longer
+    response.close()
+
+    assert len(far.writes) == 1, far.writes
+    (written,) = far.writes
+    assert written.startswith(f"HTTP/1.1 {status}\r\n".encode())
+    assert written.endswith(b"\r\n\r\n" + body)
