@@ -93,13 +93,15 @@ def platform_source_address(destination):
         return probe.getsockname()[0]
 
 
-def platform_cidr(value):
-    """An address or network as CIDR (a bare address becomes a /32 or /128)."""
+def platform_cidr(value, name=""):
+    """An address or network as CIDR (a bare address becomes a /32 or /128); `name`, the
+    variable it came from, is named in the error."""
     try:
         return str(ipaddress.ip_network(str(value).strip(), strict=False))
     except ValueError as exc:
+        where = f"{name}: " if name else ""
         raise AnsibleFilterError(
-            f"{value!r} is not an IP address or network ({exc}). Fix: write an address "
+            f"{where}{value!r} is not an IP address or network ({exc}). Fix: write an address "
             "such as 10.0.0.5 or a network such as 10.0.0.0/24."
         ) from exc
 
