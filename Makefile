@@ -10,6 +10,8 @@ CACHE     ?= $(HOME)/.cache/analytics-platform
 ROLE_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
 # The slowest (cluster: five hosts, the whole site.yml) runs last.
 CLUSTER_SCENARIOS := $(filter-out default cluster,$(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))) cluster
+# Last among the role scenarios: serving, the slowest (three hosts, load tests).
+LAST_ROLE_SCENARIOS := serving
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -44,7 +46,8 @@ unit: venv engine ## pytest: preflight, templates, the apps, image shipping (on 
 	$(BIN)/pytest
 
 molecule: venv engine ## Every Molecule scenario, one after the other; ends with each one's wall time (and the failed tasks)
-	@scripts/molecule.sh $(addprefix role:,$(ROLE_SCENARIOS)) $(CLUSTER_SCENARIOS)
+	@scripts/molecule.sh $(addprefix role:,$(filter-out $(LAST_ROLE_SCENARIOS),$(ROLE_SCENARIOS)) $(LAST_ROLE_SCENARIOS)) \
+	  $(CLUSTER_SCENARIOS)
 
 test: lint unit molecule ## Everything: lint, pytest, every Molecule scenario
 

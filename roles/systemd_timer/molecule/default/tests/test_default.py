@@ -4,31 +4,11 @@ The last two tests run the converge playbook again with another calendar, as a c
 role would pass it: one systemd cannot parse, then an empty one.
 """
 
-import os
-import subprocess
-from pathlib import Path
-
-SCENARIO = Path(__file__).resolve().parents[1]
 UNITS = "/etc/systemd/system/molecule-demo"
 
 
-def converge(host, calendar: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit",
-            host.backend.get_hostname(),
-            "-e",
-            f"systemd_timer_calendar={calendar!r}",
-            str(SCENARIO / "converge.yml"),
-        ],
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def converge(playbook, calendar: str):
+    return playbook("converge.yml", "-e", f"systemd_timer_calendar={calendar!r}")
 
 
 def test_the_timer_is_enabled_and_waiting_for_its_next_run(host):
@@ -45,9 +25,9 @@ def test_its_service_runs_the_command(host):
     assert host.file("/var/tmp/molecule-demo-ran").exists
 
 
-def test_a_calendar_systemd_cannot_parse_is_refused_and_nothing_changes(host):
+def test_a_calendar_systemd_cannot_parse_is_refused_and_nothing_changes(host, playbook):
     before = host.file(f"{UNITS}.timer").content_string
-    run = converge(host, "nightly")
+    run = converge(playbook, "nightly")
     out = run.stdout + run.stderr
     assert run.returncode == 2, out
     assert 'systemd_timer_calendar="nightly" is not a systemd calendar' in out, out
@@ -56,8 +36,8 @@ def test_a_calendar_systemd_cannot_parse_is_refused_and_nothing_changes(host):
     assert host.service("molecule-demo.timer").is_running
 
 
-def test_an_empty_calendar_removes_both_units(host):
-    run = converge(host, "")
+def test_an_empty_calendar_removes_both_units(host, playbook):
+    run = converge(playbook, "")
     assert run.returncode == 0, run.stdout + run.stderr
     assert not host.file(f"{UNITS}.timer").exists
     assert not host.file(f"{UNITS}.service").exists

@@ -1,0 +1,84 @@
+"""What the Spark master shows its users and its operator (testinfra over Molecule's SSH
+inventory; the UI client is this controller)."""
+
+import json
+import urllib.request
+
+import pytest
+
+PI = "/opt/venv/lib/python3.11/site-packages/pyspark/examples/src/main/python/pi.py"
+
+
+@pytest.fixture
+def container(values, inspect):
+    """container(): what docker inspect shows of the master's container now."""
+    return lambda: inspect(values["spark_master_container_name"])
+
+
+def master_json(values) -> dict:
+    url = f"http://{values['ansible_host']}:{values['spark_master_webui_port']}/json/"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_the_master_is_alive_on_its_own_address_and_ports(host, values):
+    address, port = values["ansible_host"], values["spark_master_port"]
+    state = master_json(values)
+    assert state["status"] == "ALIVE"
+    assert state["url"] == f"spark://{address}:{port}"
+    assert state["workers"] == []
+    assert host.socket(f"tcp://{address}:{port}").is_listening
+
+
+def test_the_container_has_its_limits_and_no_privilege(values, container):
+    c = container()
+    assert c["State"]["Health"]["Status"] == "healthy"
+    assert c["HostConfig"]["Memory"] == values["spark_master_memory_limit_mb"] * 1024 * 1024
+    assert c["HostConfig"]["MemorySwap"] == c["HostConfig"]["Memory"]
+    assert c["HostConfig"]["NanoCpus"] == values["spark_master_cpus"] * 1_000_000_000
+    assert c["HostConfig"]["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in " ".join(c["HostConfig"]["SecurityOpt"])
+    assert c["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert c["Config"]["User"] not in ("", "0", "root")
+
+
+def test_no_secret_in_docker_inspect(secret, container):
+    assert secret("spark_auth_secret") not in json.dumps(container())
+
+
+def test_the_configuration_is_for_root_and_the_spark_user_only(host, values, secret):
+    conf = host.file("/etc/analytics-platform/spark/spark-defaults.conf")
+    uid = host.check_output("docker exec %s id -u", values["spark_master_container_name"])
+    assert (conf.user, conf.mode) == ("root", 0o640)
+    assert conf.gid == int(uid)
+    assert secret("spark_auth_secret") in conf.content_string
+
+
+def test_a_job_without_the_secret_is_refused_by_the_master(host, values, container):
+    address = values["ansible_host"]
+    # The client retries for a minute before giving up; the master refuses the first
+    # attempt, which its log shows.
+    submit = host.run(
+        "docker run --rm --network=host %s timeout 30 spark-submit --master %s"
+        " --conf spark.driver.host=%s %s 2",
+        container()["Config"]["Image"],
+        f"spark://{address}:{values['spark_master_port']}",
+        address,
+        PI,
+    )
+    assert submit.rc != 0
+    assert "Pi is roughly" not in submit.stdout
+    log = host.run("docker logs --since 2m %s", values["spark_master_container_name"])
+    assert "Expected SaslMessage" in log.stdout + log.stderr
+    assert master_json(values)["activeapps"] == []
+
+
+def test_a_new_secret_restarts_the_master_in_its_container(values, container, playbook):
+    before = container()
+    run = playbook("converge.yml", "-e", "spark_auth_secret=another-secret-for-this-test")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "another-secret-for-this-test" not in run.stdout + run.stderr
+    after = container()
+    assert after["Id"] == before["Id"]
+    assert after["State"]["StartedAt"] != before["State"]["StartedAt"]
+    assert master_json(values)["status"] == "ALIVE"
