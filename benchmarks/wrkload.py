@@ -7,16 +7,21 @@ failed" means zero for any client. The script also counts which back-end answere
 
     python benchmarks/wrkload.py http://10.0.0.21/predict --seconds 30
     python benchmarks/wrkload.py http://10.0.0.21/models/NAME/predict --connections 4 \\
-        --during "ansible-playbook playbooks/upgrade.yml" --during-log upgrade.log
+        --during "ansible-playbook playbooks/upgrade.yml" --during-log upgrade.log --rate 200
 
 With --during, wrk runs until that command ends (at most --seconds), plus --tail
-seconds, and the summary carries the command's exit code. Prints one JSON summary.
+seconds, and the summary carries the command's exit code. With --rate, each connection
+pauses between requests so that all of them together send at most that many a second
+(wrk's delay() hook): still keep-alive and concurrent, but the machine keeps CPU for the
+command under test. Without it, wrk sends as fast as the tier answers. Prints one JSON
+summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -38,14 +43,22 @@ def run(
     during_log: str | None = None,
     tail: float = 2.0,
     cpus: str | None = None,
+    rate: float | None = None,
 ) -> dict:
-    """Run wrk against url and return its figures. cpus: a CPU list for taskset."""
+    """Run wrk against url and return its figures. cpus: a CPU list for taskset; rate:
+    at most this many requests a second over all connections (none: as fast as answered)."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s"]
     argv += ["-s", str(SCRIPT), url, "--", body]
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]
     start = time.monotonic()
-    load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(os.environ)
+    env.pop("WRK_DELAY_MS", None)
+    if rate:
+        env["WRK_DELAY_MS"] = str(max(1, round(1000 * connections / rate)))
+    load = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     result: dict = {}
     if during:
         time.sleep(1)  # the load is running before the command starts
@@ -91,10 +104,14 @@ def main() -> int:
     p.add_argument("--during-log", help="file for the command's output")
     p.add_argument("--tail", type=float, default=2.0, help="seconds of load after the command")
     p.add_argument("--cpus", help="run wrk on these CPUs (taskset list, e.g. 0)")
+    p.add_argument(
+        "--rate", type=float, help="at most this many requests a second, over all connections"
+    )
     a = p.parse_args()
     r = run(
-        a.url, a.seconds, a.threads, a.connections, a.body, a.during, a.during_log, a.tail, a.cpus
-    )
+        a.url, a.seconds, a.threads, a.connections, a.body, a.during, a.during_log, a.tail,
+        a.cpus, a.rate,
+    )  # fmt: skip
     print(json.dumps(r))
     return 0
 

@@ -2,7 +2,18 @@
 -- (the "backend" field of the answer). Used by benchmarks/wrkload.py.
 --
 --   wrk -s predict.lua http://HOST/models/NAME/predict -- '{"scope": "1", "date": "2025-01-31"}'
+--
+-- With WRK_DELAY_MS set (benchmarks/wrkload.py --rate), each connection waits that long
+-- after an answer before its next request: a steady load that leaves CPU to what runs
+-- beside it. Unset, every connection sends again at once (as fast as the tier answers).
 local threads = {}
+local pause = tonumber(os.getenv("WRK_DELAY_MS") or "")
+
+if pause then
+  function delay()
+    return pause
+  end
+end
 
 function setup(thread)
   table.insert(threads, thread)
