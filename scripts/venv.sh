@@ -15,4 +15,11 @@ if ! ls "$wheels"/pyspark-"${pyspark#pyspark==}"-*.whl >/dev/null 2>&1; then
   "$venv/bin/pip" wheel -q --no-deps "$pyspark" -w "$wheels"
 fi
 "$venv/bin/pip" install -q --find-links "$wheels" -r "$here/requirements.txt"
+# The venv's tools run each other by name (molecule runs ansible-playbook and pytest,
+# pytest runs ansible-playbook): every Python of this venv puts its bin first on PATH,
+# so `../../.venv/bin/molecule test` works with no venv activated.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+cat > "$site/analytics_platform_path.pth" <<'PTH'
+import os, sys; b = os.path.join(sys.prefix, "bin"); p = os.environ.get("PATH", ""); os.environ["PATH"] = p if b in p.split(os.pathsep) else b + os.pathsep + (p or os.defpath)
+PTH
 echo "venv: ready in $venv"
