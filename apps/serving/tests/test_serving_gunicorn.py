@@ -179,13 +179,24 @@ def test_two_instances_share_the_slot_address_and_each_has_its_own_probe(
                 proc.wait(timeout=30)
 
 
+def _gunicorn_conf():
+    """gunicorn.conf.py as a module, read from the environment as gunicorn reads it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "serving_gunicorn_conf", SERVING / "gunicorn.conf.py"
+    )
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    return conf
+
+
 def test_shared_listener_keeps_gunicorns_socket_options_and_listens_once_a_worker_is_ready(
     monkeypatch, unused_port
 ):
     """The shared address is opened by gunicorn.conf.py, not by gunicorn: it must carry
     the options gunicorn would set (TCP_NODELAY: without it small answers wait for
     delayed ACKs), and take connections only after post_worker_init."""
-    import importlib.util
     import socket
     from types import SimpleNamespace
 
@@ -194,11 +205,7 @@ def test_shared_listener_keeps_gunicorns_socket_options_and_listens_once_a_worke
     monkeypatch.setenv("SERVING_BIND", f"127.0.0.1:{unused_port}")
     monkeypatch.setenv("SERVING_REUSE_PORT", "1")
     monkeypatch.delenv("SERVING_PROBE_SOCKET", raising=False)
-    spec = importlib.util.spec_from_file_location(
-        "serving_gunicorn_conf", SERVING / "gunicorn.conf.py"
-    )
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
+    conf = _gunicorn_conf()
     server = SimpleNamespace(cfg=Config(), log=None, LISTENERS=[])
     conf.on_starting(server)
     (listener,) = server.LISTENERS
@@ -238,7 +245,6 @@ def test_each_answer_leaves_in_one_write(monkeypatch, method, status, body):
     as a cut connection (wrk's 'Socket errors: read 1'). Under gunicorn.conf.py the whole
     small answer is one write (or none): gunicorn's own Response class, as a worker uses
     it."""
-    import importlib.util
     from types import SimpleNamespace
 
     from gunicorn.config import Config
@@ -247,11 +253,7 @@ def test_each_answer_leaves_in_one_write(monkeypatch, method, status, body):
     monkeypatch.setattr(wsgi, "Response", wsgi.Response)  # restored after the test
     monkeypatch.delenv("SERVING_REUSE_PORT", raising=False)
     monkeypatch.delenv("SERVING_PROBE_SOCKET", raising=False)
-    spec = importlib.util.spec_from_file_location(
-        "serving_gunicorn_conf", SERVING / "gunicorn.conf.py"
-    )
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
+    conf = _gunicorn_conf()
     conf.on_starting(SimpleNamespace(cfg=Config(), log=None, LISTENERS=[]))
 
     far = _Recorder()
