@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -148,12 +149,98 @@ def content_hash(files: dict[str, Path | bytes], parent_id: str, labels=(), args
     return h.hexdigest()[:16]
 
 
+def inspect(ref: str) -> dict | None:
+    """What the engine holds under ref, or None (not there, or no engine)."""
+    try:
+        out = subprocess.run(
+            ["docker", "image", "inspect", ref], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return None
+    return json.loads(out.stdout)[0] if out.returncode == 0 else None
+
+
+def plan(spec: dict) -> dict:
+    root = Path(spec["repo_root"])
+    resolved: dict[str, dict] = {}
+    pending: list[str] = []
+    reasons: dict[str, str] = {}
+    for image in spec["images"]:
+        name, parent = image["name"], image.get("parent")
+        if parent and parent not in resolved:
+            pending.append(name)
+            reasons[name] = f"its parent {parent} is to build first"
+            continue
+        args = argparse.Namespace(
+            image_dir=root / image["dir"],
+            wheelhouse=spec["wheelhouse"],
+            include=[root / path for path in image.get("include", [])],
+            models=image.get("models"),
+            models_dir=spec["models_dir"],
+            model=spec["models"] if image.get("models") else [],
+        )
+        try:
+            files = context(args)
+        except SystemExit as stop:  # a missing wheel: never built from these sources
+            pending.append(name)
+            reasons[name] = str(stop)
+            continue
+        build_args = [f"{k}={v}" for k, v in spec["args"].get(name, {}).items()]
+        parent_id = resolved[parent]["id"] if parent else ""
+        tag = content_hash(files, parent_id, spec["label_keys"], build_args)
+        repo = f"{spec['namespace']}/{name}"
+        found = inspect(f"{repo}:{tag}")
+        if found is None:
+            pending.append(name)
+            reasons[name] = f"{repo}:{tag} is not on this engine"
+            continue
+        resolved[name] = {
+            "repo": repo,
+            "ref": f"{repo}:{tag}",
+            "id": found["Id"],
+            "layers": found["RootFS"]["Layers"],
+            "archive": f"{spec['archive_dir']}/{name}-{tag}.tar.{spec['archive_ext']}",
+        }
+    return {
+        "resolved": resolved,
+        "pending": pending,
+        "reasons": reasons,
+        "stale_archives": stale_archives(spec, resolved),
+    }
+
+
+def stale_archives(spec: dict, resolved: dict) -> list[str]:
+    """The archives beyond keep_versions per image, newest first kept (the one of the
+    current version always: an image still to build gets a new one, the newest), and an
+    image no host needs keeps none; with each, its partial archives (deltas/<archive>/)."""
+    keep, folder = int(spec["keep_versions"]), Path(spec["archive_dir"])
+    if keep <= 0 or not folder.is_dir():
+        return []
+    stale = []
+    for image in spec["images"]:
+        name = image["name"]
+        mine = sorted(
+            (p for ext in ("zst", "gz") for p in folder.glob(f"{name}-*.tar.{ext}")),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        if name in spec["needed"]:
+            current = resolved.get(name, {}).get("archive")
+            old = [p for p in mine if str(p) != current][keep - 1 :]
+        else:
+            old = mine
+        for path in old:
+            stale += [str(path), str(folder / "deltas" / path.name)]
+    return stale
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--name", required=True)
-    p.add_argument("--image-dir", required=True)
+    p.add_argument("--plan", action="store_true", help="plan every image (a JSON spec on stdin)")
+    p.add_argument("--name")
+    p.add_argument("--image-dir")
     p.add_argument("--out", help="where to stage the context (none: print the tag only)")
     p.add_argument("--wheelhouse", default="")
     p.add_argument("--include", action="append", default=[])
@@ -164,6 +251,11 @@ def main() -> None:
     p.add_argument("--label", action="append", default=[], help="key of a label the build sets")
     p.add_argument("--arg", action="append", default=[], help="a build argument, NAME=VALUE")
     args = p.parse_args()
+    if args.plan:
+        print(json.dumps(plan(json.load(sys.stdin))))
+        return
+    if not (args.name and args.image_dir):
+        p.error("--name and --image-dir are required (or --plan)")
     files = context(args)
     found = {"name": args.name, "tag": content_hash(files, args.parent_id, args.label, args.arg)}
     if args.out:

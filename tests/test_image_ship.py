@@ -334,3 +334,73 @@ def test_a_stage_run_alone_hashes_the_inputs_without_staging(tmp_path):
     with open(app / "wsgi.py", "a") as f:
         f.write("# one more line\n")
     assert _context(*args)["tag"] != alone["tag"]
+
+
+def _plan(spec: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/image_context.py"), "--plan"],
+        input=json.dumps(spec),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def test_the_plan_resolves_what_the_engine_holds_and_leaves_the_rest_to_build(tmp_path):
+    # one pass over every image: what the engine holds under its content tag is resolved,
+    # the rest (and what starts from it) is to build; older archives are listed to go
+    namespace = f"plan-test-{os.getpid()}"
+    spec = {
+        "images": [
+            {"name": "front", "dir": "images/nginx"},
+            {"name": "store", "dir": "images/model_store", "parent": "front"},
+        ],
+        "needed": ["store"],
+        "repo_root": str(ROOT),
+        "wheelhouse": str(tmp_path),
+        "models_dir": str(ROOT / "models"),
+        "models": [],
+        "label_keys": [],
+        "args": {},
+        "namespace": namespace,
+        "archive_dir": str(tmp_path / "archives"),
+        "archive_ext": "zst",
+        "keep_versions": 2,
+    }
+    first = _plan(spec)
+    assert first["resolved"] == {} and first["pending"] == ["front", "store"]
+    assert "is not on this engine" in first["reasons"]["front"]
+
+    tag = _context("--image-dir", str(ROOT / "images/nginx"))["tag"]
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("front\n")
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY f /f\n")
+    subprocess.run(
+        ["docker", "build", "-q", "-t", f"{namespace}/front:{tag}", str(ctx)], check=True
+    )
+    held = json.loads(
+        subprocess.check_output(["docker", "image", "inspect", f"{namespace}/front:{tag}"])
+    )[0]
+    try:
+        (tmp_path / "archives").mkdir()
+        for n, name in enumerate(["front-1", "front-2", "store-1", "store-2", "store-3"]):
+            path = tmp_path / "archives" / f"{name}.tar.zst"
+            path.write_bytes(b"")
+            os.utime(path, (1_000_000 + n, 1_000_000 + n))
+        second = _plan(spec)
+    finally:
+        subprocess.run(["docker", "rmi", f"{namespace}/front:{tag}"], check=True)
+    front = second["resolved"]["front"]
+    assert front["ref"] == f"{namespace}/front:{tag}" and front["id"] == held["Id"]
+    assert front["layers"] == held["RootFS"]["Layers"]
+    assert front["archive"] == f"{tmp_path}/archives/front-{tag}.tar.zst"
+    assert second["pending"] == ["store"]
+    # front is no host's: none of its archives stay; store is to build, so its newest
+    # archive stays beside the new one
+    stale = {Path(p).relative_to(tmp_path).as_posix() for p in second["stale_archives"]}
+    names = ["front-1", "front-2", "store-1", "store-2"]
+    assert stale == {f"archives/{n}.tar.zst" for n in names} | {
+        f"archives/deltas/{n}.tar.zst" for n in names
+    }
