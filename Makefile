@@ -42,8 +42,9 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 docs: venv ## Regenerate each role's README variable table from its meta/argument_specs.yml
 	$(BIN)/python scripts/role_docs.py
 
-unit: venv engine ## pytest: preflight, templates, the apps, image shipping (on the Docker engine)
-	$(BIN)/pytest
+# pytest-xdist: one worker per core, at most 4 (each starts its own Spark and PostgreSQL).
+unit: venv engine ## pytest: preflight, templates, the apps, image shipping (on the Docker engine), one worker per core
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4
 
 molecule: venv engine ## Every Molecule scenario, one after the other; ends with each one's wall time (and the failed tasks)
 	@scripts/molecule.sh $(addprefix role:,$(filter-out $(LAST_ROLE_SCENARIOS),$(ROLE_SCENARIOS)) $(LAST_ROLE_SCENARIOS)) \
