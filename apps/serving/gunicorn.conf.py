@@ -13,12 +13,19 @@ spreads new connections over both, and the old one drains on SIGTERM. Each insta
 listens on SERVING_PROBE_SOCKET, a Unix socket private to it (its container's /tmp),
 where its health check (probe.py) reaches this instance and no other.
 
+Metrics (serving/metrics.py): each worker writes its figures to PROMETHEUS_MULTIPROC_DIR
+(a fresh directory in /dev/shm unless set), so GET /metrics sums them whichever worker
+answers; a worker that exits is marked dead there, and the directory goes with the master.
+
 Logs go to stdout (access, one JSON object a line) and stderr (errors). Runs as whatever
-user starts it: it needs no root and writes no files (the probe socket aside).
+user starts it: it needs no root and writes no files on disk (the probe socket and the
+metrics files in memory aside).
 """
 
 import os
+import shutil
 import socket
+import tempfile
 
 
 def _int(name: str, default: int) -> int:
@@ -50,9 +57,21 @@ access_log_format = (
 )
 proc_name = "serving"
 
-# Heartbeat files in memory, not on a possibly slow or read-only container layer.
-if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-    worker_tmp_dir = "/dev/shm"
+# Heartbeat and metrics files in memory, not on a possibly slow or read-only container layer.
+_shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+if _shm:
+    worker_tmp_dir = _shm
+
+# Set before any worker imports prometheus_client (it reads it at import); the workers
+# inherit it. A directory given by the environment is emptied of an earlier run's files.
+_metrics_dir_given = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip())
+if _metrics_dir_given:
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    for _name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
+        if _name.endswith(".db"):
+            os.unlink(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], _name))
+else:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="serving-metrics-", dir=_shm)
 
 
 class _HeadHeldSocket:
@@ -159,3 +178,15 @@ def post_worker_init(worker):
         for listener in worker.sockets:
             if listener.sock.family != socket.AF_UNIX:
                 listener.sock.listen(worker.cfg.backlog)
+
+
+def child_exit(server, worker):
+    """A worker's gauges leave the live figures with it (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if not _metrics_dir_given:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -79,14 +79,18 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # A package that breaks the contract stops the back-end here, before it is healthy.
     app.extensions["models"] = {name: contract.load(name) for name in app.config["MODELS"]}
+    from . import api, errors, metrics
+
     registry = ModelRegistry(
-        app.config["MODEL_STORE_DSN"], app.config["RELOAD_SECONDS"], app.config["MODELS"]
+        app.config["MODEL_STORE_DSN"],
+        app.config["RELOAD_SECONDS"],
+        app.config["MODELS"],
+        on_refresh=metrics.record_registry,
     )
     app.extensions["model_registry"] = registry
 
-    from . import api, errors
-
     errors.register(app)
+    metrics.register(app)
     app.register_blueprint(api.bp)
 
     if app.config["START_RELOADER"]:

@@ -1,5 +1,5 @@
 """Endpoints: GET /health, GET /models, GET /models/NAME, POST /models/NAME/predict and
-POST /predict (the default model).
+POST /predict (the default model); GET /metrics is metrics.py's.
 
 A request is checked in this order, and the first problem answers: the body is JSON (400),
 the model exists (404), every instance passes the model's schema (422, naming the field,

@@ -38,8 +38,12 @@ class LoadedVersion:
 class ModelRegistry:
     """The newest published version of every installed model; ``refresh`` polls once."""
 
-    def __init__(self, dsn: str | None, reload_seconds: float = 10.0, models=("default",)):
+    def __init__(
+        self, dsn: str | None, reload_seconds: float = 10.0, models=("default",), on_refresh=None
+    ):
         self.dsn = dsn or None
+        # called with the registry after every refresh, whatever it found (the metrics)
+        self.on_refresh = on_refresh
         self.reload_seconds = float(reload_seconds)
         self.names = tuple(models)
         self._versions: dict[str, LoadedVersion] = {}
@@ -94,6 +98,16 @@ class ModelRegistry:
     def refresh(self) -> bool:
         """Check the store once; load each model whose newest version differs. Never
         raises. Returns True when a new version of some model was loaded."""
+        try:
+            return self._refresh()
+        finally:
+            if self.on_refresh is not None:
+                try:
+                    self.on_refresh(self)
+                except Exception:
+                    log.exception("on_refresh failed")
+
+    def _refresh(self) -> bool:
         if not self.dsn:
             self._store_ok, self._reason = False, "MODEL_STORE_DSN is not set"
             return False

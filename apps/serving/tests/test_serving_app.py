@@ -492,3 +492,62 @@ def test_wrong_content_types_get_json_4xx(client, content_type, body):
     response = client.post("/predict", data=body, content_type=content_type)
     assert 400 <= response.status_code < 500
     assert response.is_json and response.json["error"], response.data
+
+
+def scrape(client) -> dict[tuple, float]:
+    """GET /metrics as {(name, (label, value), ...): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return {
+        (s.name, *sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for s in family.samples
+    }
+
+
+def test_metrics_count_requests_by_model_endpoint_and_status(client, store_dsn):
+    def requests(model, endpoint, status):
+        key = ("serving_requests_total", ("endpoint", endpoint), ("model", model),
+               ("status", status))  # fmt: skip
+        return scrape(client).get(key, 0.0)
+
+    before = {
+        "ok": requests("sales_forecast", "/predict", "200"),
+        "named": requests("sales_forecast", "/models/<name>/predict", "422"),
+        "unknown": requests("unknown", "/models/<name>/predict", "404"),
+        "unmatched": requests("", "unmatched", "404"),
+    }
+    for _ in range(3):
+        assert client.post("/predict", json={"scope": "1", "date": "2024-03-01"}).status_code == 200
+    assert client.post("/models/sales_forecast/predict", json={"scope": "1"}).status_code == 422
+    # a name no model has counts as "unknown": a client cannot create series at will
+    for name in ("nope", "other"):
+        assert client.post(f"/models/{name}/predict", json={}).status_code == 404
+    assert client.get("/nowhere").status_code == 404
+
+    assert requests("sales_forecast", "/predict", "200") == before["ok"] + 3
+    assert requests("sales_forecast", "/models/<name>/predict", "422") == before["named"] + 1
+    assert requests("unknown", "/models/<name>/predict", "404") == before["unknown"] + 2
+    assert requests("", "unmatched", "404") == before["unmatched"] + 1
+    metrics = scrape(client)
+    assert not any(("model", "nope") in key for key in metrics)
+    latency = ("serving_request_duration_seconds_count", ("endpoint", "/predict"),
+               ("model", "sales_forecast"))  # fmt: skip
+    assert metrics[latency] >= 3
+    # the version loaded per model, 0 for one with none published; the store answers
+    loaded = modelstore.latest_version(store_dsn).id
+    assert metrics[("serving_model_version", ("model", "sales_forecast"))] == loaded
+    assert metrics[("serving_model_version", ("model", "bike_rentals"))] == 0
+    assert metrics[("serving_model_store_up",)] == 1
+
+
+def test_metrics_show_the_store_down_and_no_model_loaded(closed_port_dsn):
+    app = make_app(closed_port_dsn)
+    client = app.test_client()
+    refresh(app)
+    metrics = scrape(client)
+    assert metrics[("serving_model_store_up",)] == 0
+    assert metrics[("serving_model_version", ("model", "sales_forecast"))] == 0

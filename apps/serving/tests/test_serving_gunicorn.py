@@ -52,7 +52,7 @@ def manifest(tmp_path):
     return str(folder)
 
 
-def test_config_is_valid(manifest):
+def test_config_is_valid(manifest, tmp_path):
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("gunicorn")), "--check-config", "-c",
          "gunicorn.conf.py", "wsgi:app"],
@@ -60,6 +60,8 @@ def test_config_is_valid(manifest):
         env=dict(
             os.environ, MODEL_STORE_DSN="postgresql://x@127.0.0.1:1/x",
             ANALYTICS_MODELS_PATH=manifest,
+            # --check-config loads the app in its one process and runs no exit hook
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         ),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -102,14 +104,44 @@ def test_gunicorn_serves_and_logs_json(published, manifest, tmp_path, unused_por
         status, body = _get(f"{base}/predict", {"scope": "1"})
         assert status == 422 and "field 'date' is missing" in body["error"]
         assert body["field"] == "date"
+        # a connection each, until both workers have answered some (the access log
+        # names the process)
+        sent, pids = 1, set()
+        while len(pids) < 2:
+            assert sent < 500, f"one worker answered all {sent} requests"
+            assert _get(f"{base}/predict", {"scope": "1", "date": "2024-01-31"})[0] == 200
+            sent += 1
+            out.flush()
+            pids = {
+                a["pid"] for a in map(json.loads, _access_lines(tmp_path / "stdout"))
+                if a["path"] == "/predict" and a["status"] == 200
+            }  # fmt: skip
+        # whichever worker answers GET /metrics, it counts the requests of both
+        scrapes = {_metric(base, 'endpoint="/predict",model="sales_forecast",status="200"')
+                   for _ in range(10)}  # fmt: skip
+        assert scrapes == {float(sent)}
+        version = modelstore.latest_version(published).id
+        assert _metric(base, 'serving_model_version{model="sales_forecast"}') == version
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         out.close()
     logs = (tmp_path / "stdout").read_text()
-    access = [json.loads(line) for line in logs.splitlines() if line.startswith('{"time"')]
+    access = [json.loads(line) for line in _access_lines(tmp_path / "stdout")]
     assert any(a["path"] == "/predict" and a["status"] == 422 for a in access), logs
     assert "loaded model sales_forecast version" in logs
+
+
+def _access_lines(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.startswith('{"time"')]
+
+
+def _metric(base: str, selector: str) -> float:
+    """The value of the one line of GET /metrics that contains ``selector``."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        lines = [line for line in response.read().decode().splitlines() if selector in line]
+    assert len(lines) == 1, lines
+    return float(lines[0].rsplit(" ", 1)[1])
 
 
 def _start(env: dict, log: Path) -> subprocess.Popen:
@@ -179,10 +211,12 @@ def test_two_instances_share_the_slot_address_and_each_has_its_own_probe(
                 proc.wait(timeout=30)
 
 
-def _gunicorn_conf():
-    """gunicorn.conf.py as a module, read from the environment as gunicorn reads it."""
+def _gunicorn_conf(monkeypatch, tmp_path):
+    """gunicorn.conf.py as a module, read from the environment as gunicorn reads it (its
+    metrics directory in tmp_path: this process's environment is left as it was)."""
     import importlib.util
 
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     spec = importlib.util.spec_from_file_location(
         "serving_gunicorn_conf", SERVING / "gunicorn.conf.py"
     )
@@ -192,7 +226,7 @@ def _gunicorn_conf():
 
 
 def test_shared_listener_keeps_gunicorns_socket_options_and_listens_once_a_worker_is_ready(
-    monkeypatch, unused_port
+    monkeypatch, unused_port, tmp_path
 ):
     """The shared address is opened by gunicorn.conf.py, not by gunicorn: it must carry
     the options gunicorn would set (TCP_NODELAY: without it small answers wait for
@@ -205,7 +239,7 @@ def test_shared_listener_keeps_gunicorns_socket_options_and_listens_once_a_worke
     monkeypatch.setenv("SERVING_BIND", f"127.0.0.1:{unused_port}")
     monkeypatch.setenv("SERVING_REUSE_PORT", "1")
     monkeypatch.delenv("SERVING_PROBE_SOCKET", raising=False)
-    conf = _gunicorn_conf()
+    conf = _gunicorn_conf(monkeypatch, tmp_path)
     server = SimpleNamespace(cfg=Config(), log=None, LISTENERS=[])
     conf.on_starting(server)
     (listener,) = server.LISTENERS
@@ -239,7 +273,7 @@ class _Recorder:
     [("POST", "200 OK", b'{"prediction": 1.0}\n'), ("HEAD", "200 OK", b""),
      ("GET", "204 No Content", b"")],
 )  # fmt: skip
-def test_each_answer_leaves_in_one_write(monkeypatch, method, status, body):
+def test_each_answer_leaves_in_one_write(monkeypatch, tmp_path, method, status, body):
     """gunicorn writes a response's head and body with two sendall calls; a back-end
     killed between them would leave Nginx a head with no body, which it can only pass on
     as a cut connection (wrk's 'Socket errors: read 1'). Under gunicorn.conf.py the whole
@@ -253,7 +287,7 @@ def test_each_answer_leaves_in_one_write(monkeypatch, method, status, body):
     monkeypatch.setattr(wsgi, "Response", wsgi.Response)  # restored after the test
     monkeypatch.delenv("SERVING_REUSE_PORT", raising=False)
     monkeypatch.delenv("SERVING_PROBE_SOCKET", raising=False)
-    conf = _gunicorn_conf()
+    conf = _gunicorn_conf(monkeypatch, tmp_path)
     conf.on_starting(SimpleNamespace(cfg=Config(), log=None, LISTENERS=[]))
 
     far = _Recorder()

@@ -1,0 +1,100 @@
+"""The back-end's own Prometheus metrics, served at GET /metrics.
+
+- ``serving_requests_total{model, endpoint, status}``: requests answered;
+- ``serving_request_duration_seconds{model, endpoint}``: their latency (a histogram);
+- ``serving_model_version{model}``: the version loaded per model, 0 while none is;
+- ``serving_model_store_up``: 1 while the model store answers.
+
+``model`` is one of the installed models, or empty for an endpoint of no model; a name
+that no installed model has counts as ``unknown``, so a client cannot grow the series.
+``endpoint`` is the route (``/models/<name>/predict``), ``unmatched`` for any other path.
+
+Under Gunicorn every worker is a process of its own: with PROMETHEUS_MULTIPROC_DIR set
+(gunicorn.conf.py does) each one writes its figures there and GET /metrics, whichever
+worker answers, sums the counters of all of them and takes the lowest gauge of the live
+ones (a worker that has no version loaded yet shows 0).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("serving_requests_total", "Requests answered", ["model", "endpoint", "status"])
+LATENCY = Histogram(
+    "serving_request_duration_seconds", "Time to answer a request", ["model", "endpoint"]
+)
+MODEL_VERSION = Gauge(
+    "serving_model_version",
+    "Version of each model this back-end serves (0: none loaded yet)",
+    ["model"],
+    multiprocess_mode="livemin",
+)
+STORE_UP = Gauge(
+    "serving_model_store_up",
+    "1 while the model store answers this back-end",
+    multiprocess_mode="livemin",
+)
+
+bp = Blueprint("metrics", __name__)
+
+
+def record_registry(registry) -> None:
+    """The registry's state as gauges: its on_refresh, called after every poll."""
+    for name in registry.names:
+        version = registry.version(name)
+        MODEL_VERSION.labels(name).set(version.id if version else 0)
+    STORE_UP.set(1 if registry.store_ok else 0)
+
+
+def _model_label() -> str:
+    if request.url_rule is None:
+        return ""
+    if request.endpoint == "api.predict":
+        return current_app.config["DEFAULT_MODEL"]
+    name = (request.view_args or {}).get("name")
+    if name is None:
+        return ""
+    return name if name in current_app.extensions["models"] else "unknown"
+
+
+def _start_timer() -> None:
+    g.metrics_start = time.perf_counter()
+
+
+def _observe(response):
+    start = g.pop("metrics_start", None)
+    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    model = _model_label()
+    REQUESTS.labels(model, endpoint, str(response.status_code)).inc()
+    if start is not None:
+        LATENCY.labels(model, endpoint).observe(time.perf_counter() - start)
+    return response
+
+
+@bp.get("/metrics")
+def metrics():
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def register(app: Flask) -> None:
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.register_blueprint(bp)
