@@ -42,8 +42,25 @@ def test_the_container_has_its_limits_and_no_privilege(values, container):
     assert c["Config"]["User"] not in ("", "0", "root")
 
 
-def test_no_secret_in_docker_inspect(secret, container):
+def test_no_secret_in_docker_inspect(secret, container, values, inspect):
     assert secret("spark_auth_secret") not in json.dumps(container())
+    assert secret("spark_auth_secret") not in json.dumps(
+        inspect(values["spark_history_container_name"])
+    )
+
+
+def test_the_history_server_answers_on_its_port_and_reads_the_event_logs(host, values, inspect):
+    """Its listing after a master restart is the cluster scenario's (verify-faults.yml)."""
+    url = f"http://{values['ansible_host']}:{values['spark_history_port']}/api/v1/version"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert json.load(answer)["spark"].startswith("4.")
+    c = inspect(values["spark_history_container_name"])
+    assert c["State"]["Health"]["Status"] == "healthy"
+    assert c["HostConfig"]["Memory"] == values["spark_history_memory_limit_mb"] * 1024 * 1024
+    assert c["HostConfig"]["CapDrop"] == ["ALL"]
+    events = "/srv/analytics-platform/spark-events"
+    assert any(m["Source"] == events and m["RW"] for m in c["Mounts"])
+    assert host.file(events).is_directory and host.file(events).mode == 0o750
 
 
 def test_the_configuration_is_for_root_and_the_spark_user_only(host, values, secret):
