@@ -45,7 +45,7 @@ def test_the_container_has_its_limits_and_no_privilege(values, container):
 def test_no_secret_in_docker_inspect(secret, container, values, inspect):
     assert secret("spark_auth_secret") not in json.dumps(container())
     assert secret("spark_auth_secret") not in json.dumps(
-        inspect(values["spark_history_container_name"])
+        inspect(values["spark_master_history_container_name"])
     )
 
 
@@ -54,9 +54,9 @@ def test_the_history_server_answers_on_its_port_and_reads_the_event_logs(host, v
     url = f"http://{values['ansible_host']}:{values['spark_history_port']}/api/v1/version"
     with urllib.request.urlopen(url, timeout=10) as answer:
         assert json.load(answer)["spark"].startswith("4.")
-    c = inspect(values["spark_history_container_name"])
+    c = inspect(values["spark_master_history_container_name"])
     assert c["State"]["Health"]["Status"] == "healthy"
-    assert c["HostConfig"]["Memory"] == values["spark_history_memory_limit_mb"] * 1024 * 1024
+    assert c["HostConfig"]["Memory"] == values["spark_master_history_memory_limit_mb"] * 1024 * 1024
     assert c["HostConfig"]["CapDrop"] == ["ALL"]
     events = "/srv/analytics-platform/spark-events"
     assert any(m["Source"] == events and m["RW"] for m in c["Mounts"])
