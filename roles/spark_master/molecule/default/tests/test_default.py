@@ -2,6 +2,7 @@
 inventory; the UI client is this controller)."""
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -54,7 +55,12 @@ def test_the_history_server_answers_on_its_port_and_reads_the_event_logs(host, v
     url = f"http://{values['ansible_host']}:{values['spark_history_port']}/api/v1/version"
     with urllib.request.urlopen(url, timeout=10) as answer:
         assert json.load(answer)["spark"].startswith("4.")
-    c = inspect(values["spark_master_history_container_name"])
+    # it answers (the role waited for that); its health check passes within an interval
+    name, deadline = values["spark_master_history_container_name"], time.monotonic() + 60
+    c = inspect(name)
+    while c["State"]["Health"]["Status"] == "starting" and time.monotonic() < deadline:
+        time.sleep(2)
+        c = inspect(name)
     assert c["State"]["Health"]["Status"] == "healthy"
     assert c["HostConfig"]["Memory"] == values["spark_master_history_memory_limit_mb"] * 1024 * 1024
     assert c["HostConfig"]["CapDrop"] == ["ALL"]
