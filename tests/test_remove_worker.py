@@ -42,7 +42,7 @@ REFUSED = {
             "[spark_workers]\nw1\n",
             "[spark_workers]\nw1 ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=1\n",
         ),
-        ["-e", "host=w1"],
+        ["-e", "host=w1", "-e", "remove_worker_reach_timeout=3"],
         "w1 does not answer",
     ),
 }
