@@ -3,6 +3,10 @@
 # used by Molecule and the lab. Cached: each image is rebuilt only when its inputs change.
 #
 #   scripts/host-image.sh [--base-only] [release ...]      (default: bookworm)
+#   scripts/host-image.sh --docker "PACKAGES" [release ...]
+#
+# --docker builds analytics-platform/host-docker:<release> instead: the host with those
+# packages installed (roles/lab_hosts passes the docker role's list).
 #
 # The OS base is pulled when a registry answers; otherwise it is built with mmdebstrap
 # from a plain-HTTP Debian mirror (DEBIAN_MIRROR) and imported under the same name, so
@@ -12,8 +16,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-base_only=false
+base_only=false docker_packages=""
 if [ "${1:-}" = --base-only ]; then base_only=true; shift; fi
+if [ "${1:-}" = --docker ]; then docker_packages=${2:?--docker needs the package list}; shift 2; fi
 releases=("$@"); [ ${#releases[@]} -gt 0 ] || releases=(bookworm)
 
 log() { echo "host-image: $*" >&2; }
@@ -38,14 +43,16 @@ os_base() {
 for release in "${releases[@]}"; do
   os_base "$release"
   if $base_only; then continue; fi
-  # Content key: the Dockerfile and the ID of the OS base it starts from.
-  key=$( { cat "$here/images/host/Dockerfile"; docker image inspect -f '{{.Id}}' "debian:$release-slim"; } \
-         | sha256sum | cut -c1-12)
-  tag="analytics-platform/host:$release-$key"
+  # Content key: the Dockerfile, the ID of the OS base it starts from, the packages.
+  key=$( { cat "$here/images/host/Dockerfile"; docker image inspect -f '{{.Id}}' "debian:$release-slim"
+           echo "$docker_packages"; } | sha256sum | cut -c1-12)
+  if [ -n "$docker_packages" ]; then name=host-docker target=docker; else name=host target=bare; fi
+  tag="analytics-platform/$name:$release-$key"
   if ! docker image inspect "$tag" >/dev/null 2>&1; then
     log "building $tag"
-    docker build -q --build-arg "DEBIAN_RELEASE=$release" -t "$tag" "$here/images/host" >/dev/null
+    docker build -q --target "$target" --build-arg "DEBIAN_RELEASE=$release" \
+      --build-arg "DOCKER_PACKAGES=$docker_packages" -t "$tag" "$here/images/host" >/dev/null
   fi
-  docker tag "$tag" "analytics-platform/host:$release"
+  docker tag "$tag" "analytics-platform/$name:$release"
   echo "$tag"
 done
