@@ -12,6 +12,10 @@ ROLE_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard 
 CLUSTER_SCENARIOS := $(filter-out default cluster,$(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))) cluster
 # Last among the role scenarios: serving, the slowest (three hosts, load tests).
 LAST_ROLE_SCENARIOS := serving
+# make test's two lanes, run at the same time (scripts/lanes.sh), each about half of the
+# whole: pytest then the role scenarios; the cluster scenarios then serving.
+LANE_ROLES := $(addprefix role:,$(filter-out $(LAST_ROLE_SCENARIOS),$(ROLE_SCENARIOS)))
+LANE_CLUSTER := $(CLUSTER_SCENARIOS) $(addprefix role:,$(LAST_ROLE_SCENARIOS))
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -50,7 +54,9 @@ molecule: venv engine ## Every Molecule scenario, one after the other; ends with
 	@scripts/molecule.sh $(addprefix role:,$(filter-out $(LAST_ROLE_SCENARIOS),$(ROLE_SCENARIOS)) $(LAST_ROLE_SCENARIOS)) \
 	  $(CLUSTER_SCENARIOS)
 
-test: lint unit molecule ## Everything: lint, pytest, every Molecule scenario
+test: lint engine ## Everything CI runs: lint, then pytest and every Molecule scenario in two lanes at once
+	@scripts/lanes.sh roles '$(MAKE) --no-print-directory unit && scripts/molecule.sh $(LANE_ROLES)' \
+	  cluster 'scripts/molecule.sh $(LANE_CLUSTER)'
 
 demo: venv engine ## The whole platform on a local lab of container hosts (re-run: no change)
 	$(BIN)/ansible-playbook playbooks/lab.yml
