@@ -143,7 +143,7 @@ def main() -> None:
     archives = sorted((CACHE / "archives").glob("*.tar.zst"), key=lambda p: p.stat().st_mtime)
     newest: dict[str, Path] = {}
     for a in archives:
-        newest[a.name.rsplit("-", 1)[0]] = a
+        newest[a.name.split("-", 1)[0]] = a
     print("\nArchives (zstd -3), newest of each image")
     for name, a in sorted(newest.items()):
         print(f"  {name:<16}{mb(a.stat().st_size):>12}")

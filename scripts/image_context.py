@@ -199,7 +199,7 @@ def plan(spec: dict) -> dict:
             "ref": f"{repo}:{tag}",
             "id": found["Id"],
             "layers": found["RootFS"]["Layers"],
-            "archive": f"{spec['archive_dir']}/{name}-{tag}.tar.{spec['archive_ext']}",
+            "archive": archive_path(spec, name, tag, found["Id"]),
         }
     return {
         "resolved": resolved,
@@ -207,6 +207,14 @@ def plan(spec: dict) -> dict:
         "reasons": reasons,
         "stale_archives": stale_archives(spec, resolved),
     }
+
+
+def archive_path(spec: dict, name: str, tag: str, image_id: str) -> str:
+    """Where an image's archive lives: named by its content tag and its image ID, so that an
+    image built again under the same tag (its engine copy was removed; a build is not
+    byte-for-byte reproducible) gets a new archive instead of shipping the old one."""
+    short = image_id.split(":")[-1][:12]
+    return f"{spec['archive_dir']}/{name}-{tag}-{short}.tar.{spec['archive_ext']}"
 
 
 def stale_archives(spec: dict, resolved: dict) -> list[str]:

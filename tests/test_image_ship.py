@@ -395,7 +395,9 @@ def test_the_plan_resolves_what_the_engine_holds_and_leaves_the_rest_to_build(tm
     front = second["resolved"]["front"]
     assert front["ref"] == f"{namespace}/front:{tag}" and front["id"] == held["Id"]
     assert front["layers"] == held["RootFS"]["Layers"]
-    assert front["archive"] == f"{tmp_path}/archives/front-{tag}.tar.zst"
+    # named by tag and image ID: an image built again under the same tag gets a new one
+    short = held["Id"].split(":")[1][:12]
+    assert front["archive"] == f"{tmp_path}/archives/front-{tag}-{short}.tar.zst"
     assert second["pending"] == ["store"]
     # front is no host's: none of its archives stay; store is to build, so its newest
     # archive stays beside the new one
