@@ -55,7 +55,7 @@ molecule: venv engine ## Every Molecule scenario, one after the other; ends with
 	  $(CLUSTER_SCENARIOS)
 
 test: lint engine ## Everything CI runs: lint, then pytest and every Molecule scenario in two lanes at once
-	@scripts/lanes.sh roles '$(MAKE) --no-print-directory unit && scripts/molecule.sh $(LANE_ROLES)' \
+	@scripts/lanes.sh roles '$(MAKE) --no-print-directory unit; u=$$?; scripts/molecule.sh $(LANE_ROLES); exit $$((u | $$?))' \
 	  cluster 'scripts/molecule.sh $(LANE_CLUSTER)'
 
 demo: venv engine ## The whole platform on a local lab of container hosts (re-run: no change)
