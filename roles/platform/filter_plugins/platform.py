@@ -57,11 +57,15 @@ def platform_image(images, name):
 
 def platform_host_images(image_hosts, host_vars):
     """The images one host runs, from platform_image_hosts and that host's variables
-    (its group_names, and the enabled_by variable of an image that has one)."""
+    (its group_names, the enabled_by variable of an image that has one, and, for an image
+    with with_group, whether that inventory group has a host)."""
     groups = set(host_vars.get("group_names") or [])
     names = []
     for name, spec in (image_hosts or {}).items():
         if not groups & set(spec.get("groups") or []):
+            continue
+        needs = spec.get("with_group")
+        if needs and not (host_vars.get("groups") or {}).get(needs):
             continue
         flag = spec.get("enabled_by")
         if flag and str(host_vars.get(flag, False)).lower() not in ("true", "yes", "1", "on"):
