@@ -19,7 +19,10 @@ def make_inventory(tmp_path: Path, edit_hosts=None, group_vars: str | None = Non
     shutil.copytree(GOOD, inv)
     if edit_hosts:
         hosts = inv / "hosts.ini"
-        hosts.write_text(edit_hosts(hosts.read_text()))
+        before = hosts.read_text()
+        after = edit_hosts(before)
+        assert after != before, "the edit did not apply: fix the test to match hosts.ini"
+        hosts.write_text(after)
     if group_vars is not None:
         (inv / "group_vars" / "all.yml").write_text(group_vars)
     return inv
@@ -57,7 +60,7 @@ BROKEN = {
         "Group [spark_workers] is empty",
     ),
     "serving not a docker host": (
-        lambda h: h.replace("model_store\nserving\n\n", "model_store\n\n"),
+        lambda h: h.replace("model_store\nserving\nmonitoring\n", "model_store\nmonitoring\n"),
         None,
         "Host(s) s1 of group [serving] are not in [docker_hosts]",
     ),
