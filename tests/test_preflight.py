@@ -40,7 +40,8 @@ def test_prod_example_passes_syntax_check(ansible_playbook):
 
 
 SECRETS = 'spark_auth_secret: "test-secret-0123456789abcdef"\n'
-READER = 'model_store_reader_password: "test-reader-0123456789"\n'
+MONITOR = 'model_store_monitor_password: "test-monitor-0123456789"\n'
+READER = 'model_store_reader_password: "test-reader-0123456789"\n' + MONITOR
 PASSWORD = 'model_store_password: "test-password-0123456789"\n' + READER
 
 BROKEN = {
@@ -128,6 +129,12 @@ BROKEN = {
         None,
         SECRETS + 'model_store_password: "test-password-0123456789"\n',
         "secret model_store_reader_password is not set",
+    ),
+    # With a monitoring host, the PostgreSQL exporter's login role needs its password.
+    "monitor password missing": (
+        None,
+        SECRETS + PASSWORD.replace(MONITOR, ""),
+        "Host m1: secret model_store_monitor_password is not set",
     ),
     "host unreachable": (
         lambda h: h.replace(

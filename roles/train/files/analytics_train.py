@@ -7,14 +7,17 @@ Run it now with `systemctl start analytics-train` (or `analytics-train --config 
 [MODEL ...]` as root). For each model it runs the training job in the spark-master
 container (`docker exec`), logs one outcome line (to the journal under systemd:
 `journalctl -u analytics-train`) and writes STATE_DIR/MODEL.json, the model's last run:
-when, outcome, exit code and, when it published, the version. Exit 0 when every model
-published a version, else 1.
+when, outcome, exit code and, when it published, the version, and when it last
+published one. From those records it rewrites METRICS_DIR/analytics_train.prom, which the
+node exporter publishes (Prometheus's TrainingOverdue alert reads it). Exit 0 when every
+model published a version, else 1.
 
 The config file (root only, 0600) holds no secret: the container's own environment names
 the model store, whose password libpq reads from a file mounted into the container.
 """
 
 import argparse
+import calendar
 import fcntl
 import json
 import os
@@ -30,14 +33,67 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def write_state(state_dir: str, model: str, state: dict) -> None:
-    """Replace STATE_DIR/MODEL.json atomically (a reader never sees half a file)."""
-    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=f".{model}.")
+def replace_file(path: str, text: str) -> None:
+    """Replace a file atomically (a reader never sees half of it)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
     with os.fdopen(fd, "w") as out:
-        json.dump(state, out, indent=2, sort_keys=True)
-        out.write("\n")
+        out.write(text)
     os.chmod(tmp, 0o644)
-    os.replace(tmp, os.path.join(state_dir, f"{model}.json"))
+    os.replace(tmp, path)
+
+
+def read_state(state_dir: str, model: str) -> dict:
+    """STATE_DIR/MODEL.json, or {} when the model never ran here."""
+    try:
+        with open(os.path.join(state_dir, f"{model}.json")) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(state_dir: str, model: str, state: dict) -> None:
+    replace_file(
+        os.path.join(state_dir, f"{model}.json"), json.dumps(state, indent=2, sort_keys=True) + "\n"
+    )
+
+
+def epoch(stamp: str | None) -> int:
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) if stamp else 0
+
+
+METRICS = (
+    (
+        "analytics_train_last_success_timestamp_seconds",
+        "When the scheduled training last published a version of the model (0: never).",
+        lambda s: epoch(s.get("last_success")),
+    ),
+    (
+        "analytics_train_last_run_timestamp_seconds",
+        "When the model's last scheduled training finished.",
+        lambda s: epoch(s.get("finished")),
+    ),
+    (
+        "analytics_train_last_run_success",
+        "1 when the model's last scheduled training published a version, else 0.",
+        lambda s: int(s.get("outcome") == "ok"),
+    ),
+)
+
+
+def write_metrics(config: dict) -> None:
+    """METRICS_DIR/analytics_train.prom from every scheduled model's record (the node
+    exporter's text format)."""
+    if not config.get("metrics_dir"):
+        return
+    states = [(m, read_state(config["state_dir"], m)) for m in config["models"]]
+    lines = []
+    for name, help_text, value in METRICS:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        lines += [f'{name}{{model="{m}"}} {value(s)}' for m, s in states if s]
+    os.makedirs(config["metrics_dir"], exist_ok=True)
+    replace_file(
+        os.path.join(config["metrics_dir"], "analytics_train.prom"), "\n".join(lines) + "\n"
+    )
 
 
 def train(config: dict, model: str) -> dict:
@@ -60,6 +116,7 @@ def train(config: dict, model: str) -> dict:
         "seconds": round(time.monotonic() - clock, 1),
         "outcome": "ok" if ok else "failed",
         "exit": code,
+        "last_success": now() if ok else read_state(config["state_dir"], model).get("last_success"),
     }
     if ok:
         state.update(
@@ -109,6 +166,7 @@ def main() -> int:
             print(f"analytics-train: training {model}", flush=True)
             state = train(config, model)
             write_state(config["state_dir"], model, state)
+            write_metrics(config)
             for line in state.get("tail", []):
                 print(f"  {line}")
             print(f"analytics-train: {describe(state)}", flush=True)

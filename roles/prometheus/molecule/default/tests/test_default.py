@@ -5,6 +5,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,10 @@ ALERTS = {
     "ModelStoreUnreachable",
     "DiskAlmostFull",
     "TargetDown",
+    "Nginx5xxRate",
+    "TrainingOverdue",
 }
+RULES_TEST = Path(__file__).resolve().parents[1] / "rules-test.yml"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +87,20 @@ def test_both_run_unprivileged_with_the_retention_asked(inspect, values):
     args = prometheus["Args"]
     assert f"--storage.tsdb.retention.time={values['prometheus_retention_time']}" in args
     assert f"--storage.tsdb.retention.size={values['prometheus_retention_size']}" in args
+
+
+def test_the_alerts_fire_on_promtools_series(host, inspect):
+    """promtool's unit test (rules-test.yml) against the rules the role rendered here."""
+    image = inspect("prometheus")["Config"]["Image"]
+    host.ansible(
+        "copy", f"src={RULES_TEST} dest=/tmp/rules-test.yml mode=0644", check=False, become=True
+    )
+    result = host.run(
+        "docker run --rm --network none --entrypoint /usr/bin/promtool"
+        " -v /etc/analytics-platform/prometheus:/etc/prometheus:ro"
+        f" -v /tmp/rules-test.yml:/tmp/rules-test.yml:ro {image} test rules /tmp/rules-test.yml"
+    )
+    assert result.rc == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr
 
 
 def test_a_prom_file_on_the_host_becomes_a_series(host, api):
