@@ -54,6 +54,23 @@ def test_nginx_is_healthy_and_answers_its_health_endpoint_on_loopback(host, valu
     assert healthz.stdout.strip() == "200", healthz.stderr
 
 
+def test_its_connection_counters_answer_on_loopback_only(host, values):
+    """stub_status, what the nginx_exporter role reads: on 127.0.0.1, not the host's address."""
+    url = f"http://127.0.0.1:{values['nginx_healthz_port']}/stub_status"
+    status = host.run(
+        "python3 -c %s", f"import urllib.request as u; print(u.urlopen('{url}').read().decode())"
+    )
+    assert status.stdout.startswith("Active connections:"), status.stdout + status.stderr
+    assert "server accepts handled requests" in status.stdout
+    outside = f"http://{values['ansible_host']}:{values['nginx_healthz_port']}/stub_status"
+    refused = host.run(
+        "python3 -c %s", f"import urllib.request as u; u.urlopen('{outside}', timeout=3)"
+    )
+    assert refused.rc != 0 and "Connection refused" in refused.stderr, (
+        refused.stdout + refused.stderr
+    )
+
+
 def test_requests_reach_every_upstream_it_was_given_with_the_request_id(values):
     seen = set()
     for _ in range(8):
