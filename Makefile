@@ -20,7 +20,7 @@ LANE_CLUSTER := $(CLUSTER_SCENARIOS) $(addprefix role:,$(LAST_ROLE_SCENARIOS))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv engine host-images lint docs unit molecule test demo backup restore demo-down clean
+.PHONY: help venv engine host-images lint docs unit molecule test demo screenshot backup restore demo-down clean
 
 help: ## List the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ demo: venv engine ## The whole platform on a local lab of container hosts (re-ru
 	$(BIN)/ansible-playbook playbooks/train.yml -i inventory/lab -e train_only_if_empty=true
 	$(BIN)/ansible-playbook playbooks/status.yml -i inventory/lab
 	@echo; echo "Lab is up (inventory/lab/hosts.ini). Re-run 'make demo' any time; 'make demo-down' removes it."
+
+screenshot: venv ## On the lab (make demo): requests to both models, then Prometheus's graph of them (docs/, needs chromium)
+	PATH=$(abspath $(BIN)):$$PATH scripts/screenshot.sh
 
 backup: venv ## Back up the lab's model store now; a copy goes to .cache/backups (kept: the newest 7)
 	$(BIN)/ansible-playbook playbooks/backup.yml -i inventory/lab -e model_store_backup_fetch_dir=$(CURDIR)/.cache/backups
