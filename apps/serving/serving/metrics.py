@@ -3,6 +3,9 @@
 - ``serving_requests_total{model, endpoint, status}``: requests answered;
 - ``serving_request_duration_seconds{model, endpoint}``: their latency (a histogram);
 - ``serving_model_version{model}``: the version loaded per model, 0 while none is;
+- ``serving_model_published_version{model}``: the newest version of each model in the
+  store, as the back-end last saw it (0: none published); lower loaded than published
+  for long is the ServingModelNotLoaded alert;
 - ``serving_model_store_up``: 1 while the model store answers.
 
 ``model`` is one of the installed models, or empty for an endpoint of no model; a name
@@ -42,6 +45,12 @@ MODEL_VERSION = Gauge(
     ["model"],
     multiprocess_mode="livemin",
 )
+PUBLISHED_VERSION = Gauge(
+    "serving_model_published_version",
+    "Newest version of each model in the model store, at this back-end's last poll (0: none)",
+    ["model"],
+    multiprocess_mode="livemax",
+)
 STORE_UP = Gauge(
     "serving_model_store_up",
     "1 while the model store answers this back-end",
@@ -56,6 +65,7 @@ def record_registry(registry) -> None:
     for name in registry.names:
         version = registry.version(name)
         MODEL_VERSION.labels(name).set(version.id if version else 0)
+        PUBLISHED_VERSION.labels(name).set(registry.published(name))
     STORE_UP.set(1 if registry.store_ok else 0)
 
 

@@ -48,6 +48,7 @@ class ModelRegistry:
         self.names = tuple(models)
         self._versions: dict[str, LoadedVersion] = {}
         self._not_installed: tuple[str, ...] = ()
+        self._published: dict[str, int] = {}  # newest version id in the store, per model
         self._store_ok = False
         self._reason = "model store not checked yet"
         self._last_check: float | None = None  # monotonic time of the last answer
@@ -69,6 +70,10 @@ class ModelRegistry:
     def not_installed(self) -> tuple[str, ...]:
         """Models the store has versions of but this back-end's image does not carry."""
         return self._not_installed
+
+    def published(self, name: str) -> int:
+        """The newest version id of the model in the store at the last answer (0: none)."""
+        return self._published.get(name, 0)
 
     @property
     def store_ok(self) -> bool:
@@ -119,6 +124,7 @@ class ModelRegistry:
                 return False
             self._mark_reachable()
             self._not_installed = tuple(sorted(set(latest) - set(self.names)))
+            self._published = {name: latest[name].id for name in self.names if name in latest}
             loaded = dict(self._versions)
             changed = False
             for name in self.names:

@@ -541,7 +541,25 @@ def test_metrics_count_requests_by_model_endpoint_and_status(client, store_dsn):
     loaded = modelstore.latest_version(store_dsn).id
     assert metrics[("serving_model_version", ("model", "sales_forecast"))] == loaded
     assert metrics[("serving_model_version", ("model", "bike_rentals"))] == 0
+    # the newest version in the store, per model: loaded is not behind it
+    assert metrics[("serving_model_published_version", ("model", "sales_forecast"))] == loaded
+    assert metrics[("serving_model_published_version", ("model", "bike_rentals"))] == 0
     assert metrics[("serving_model_store_up",)] == 1
+
+
+def test_metrics_show_a_published_version_it_could_not_load(store_dsn):
+    v1 = publish(store_dsn, SCOPES_V1)
+    app = make_app(store_dsn)
+    refresh(app)
+    broken = {"1": (b"not a pickle", {"mae": 0.0, "rmse": 0.0})}
+    v2 = modelstore.publish_version(
+        store_dsn, {"scope_type": "store"}, broken, keep=3, model="sales_forecast"
+    )
+    refresh(app)
+    metrics = scrape(app.test_client())
+    # it keeps serving v1, and shows that the store has a newer one (the alert's input)
+    assert metrics[("serving_model_version", ("model", "sales_forecast"))] == v1
+    assert metrics[("serving_model_published_version", ("model", "sales_forecast"))] == v2
 
 
 def test_metrics_show_the_store_down_and_no_model_loaded(closed_port_dsn):

@@ -12,7 +12,7 @@ import pytest
 ALERTS = {
     "SparkWorkerDown",
     "ServingBackendDown",
-    "ServingNoModelLoaded",
+    "ServingModelNotLoaded",
     "ModelStoreUnreachable",
     "DiskAlmostFull",
     "TargetDown",
