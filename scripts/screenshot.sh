@@ -33,6 +33,6 @@ query=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[
 minutes=$(( (2 * phase + 120) / 60 ))
 url="$prom/classic/graph?g0.expr=$query&g0.tab=0&g0.range_input=${minutes}m"
 mkdir -p "$(dirname "$out")"
-chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,760 \
+chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 \
   --virtual-time-budget=10000 --screenshot="$out" "$url" 2>/dev/null
 echo "screenshot: $out ($url)"
