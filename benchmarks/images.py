@@ -7,8 +7,9 @@ and in total, the bytes shipped and the wall time of:
 1. a fresh deploy: the platform's containers and images removed from the hosts first
    (volumes stay; site.yml restores the lab at the end), copies in parallel (forks from
    ansible.cfg), then the same with `--forks 1` (one host at a time);
-2. a one-line change to the training app (apps/training/train.py), deployed with
-   site.yml as a user would (the Spark tier restarts on the new image);
+2. site.yml with nothing changed, then a one-line change to the training app
+   (apps/training/train.py) deployed with site.yml as a user would (the Spark tier
+   restarts on the new image), each with its seconds per stage and slowest tasks;
 3. a new pin in images/base/requirements.txt, images stage only: the venv layer of base
    and everything above it rebuild.
 
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,26 +58,48 @@ def ansible(tool: str, *args: str, json_out: bool = False) -> subprocess.Complet
     return res
 
 
-def deploy(playbook: str, *extra: str) -> tuple[float, dict[str, list[dict]]]:
-    """Run a playbook; returns its wall time and what each host was shipped."""
+def seconds(duration: dict) -> float:
+    start, end = (
+        datetime.fromisoformat(duration[k].replace("Z", "+00:00")) for k in ("start", "end")
+    )
+    return (end - start).total_seconds()
+
+
+def deploy(playbook: str, *extra: str) -> tuple[float, dict[str, list[dict]], dict]:
+    """Run a playbook; returns its wall time, what each host was shipped, and where
+    the time went (seconds per stage, and the slowest tasks)."""
     start = time.monotonic()
     res = ansible("ansible-playbook", playbook, *extra, json_out=True)
     took = time.monotonic() - start
     shipped: dict[str, list[dict]] = {}
+    stages: dict[str, float] = {}
+    tasks: list[tuple[float, str]] = []
     # the JSON document, whatever the other callbacks (profile_tasks) print around it
     begin = res.stdout.index("{\n")
     for play in json.JSONDecoder().raw_decode(res.stdout[begin:])[0]["plays"]:
+        # a play's name is "<stage> | <what>": the stage is site.yml's unit
+        stage = play["play"]["name"].split(" | ")[0]
+        stages[stage] = stages.get(stage, 0.0) + seconds(play["play"]["duration"])
         for task in play["tasks"]:
+            tasks.append((seconds(task["task"]["duration"]), f"{stage}: {task['task']['name']}"))
             for host, result in task["hosts"].items():
                 facts = result.get("ansible_facts", {})
                 if "image_ship_shipped" in facts:
                     shipped[host] = facts["image_ship_shipped"]
-    return took, shipped
+    return took, shipped, {"stages": stages, "tasks": sorted(tasks, reverse=True)[:8]}
 
 
-def report(label: str, took: float, shipped: dict[str, list[dict]]) -> None:
+def report(label: str, took: float, shipped: dict[str, list[dict]], spent: dict) -> None:
     total = sum(s["bytes"] for items in shipped.values() for s in items)
     print(f"\n{label}: {took:.1f} s, {mb(total)} shipped in total")
+    tasks = len(spent["tasks"])
+    print(
+        "  seconds per stage: "
+        + ", ".join(
+            f"{name} {s:.1f}" for name, s in sorted(spent["stages"].items(), key=lambda i: -i[1])
+        )
+    )
+    print(f"  slowest {tasks} tasks: " + "; ".join(f"{t} {s:.1f}" for s, t in spent["tasks"]))
     for host, items in sorted(shipped.items()):
         what = (
             ", ".join(
@@ -120,6 +144,8 @@ def main() -> None:
             shutil.copytree(ROOT / part, src / part)
         repo = ["-e", f"image_build_repo_root={src}"]
         if "app" in steps:
+            # the same run with nothing changed: what site.yml costs whatever changed
+            report("Nothing changed, site.yml", *deploy("site.yml", *repo))
             # a line never seen before: a host keeps the previous version, so a change made
             # by an earlier run of this benchmark would already be there
             with open(src / "apps/training/train.py", "a") as f:
