@@ -59,6 +59,8 @@ def ansible(tool: str, *args: str, json_out: bool = False) -> subprocess.Complet
 
 
 def seconds(duration: dict) -> float:
+    if "end" not in duration:  # a task no host ran
+        return 0.0
     start, end = (
         datetime.fromisoformat(duration[k].replace("Z", "+00:00")) for k in ("start", "end")
     )
