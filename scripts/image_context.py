@@ -200,6 +200,7 @@ def plan(spec: dict) -> dict:
             "id": found["Id"],
             "layers": found["RootFS"]["Layers"],
             "archive": archive_path(spec, name, tag, found["Id"]),
+            "compress": spec["compress"],
         }
     return {
         "resolved": resolved,
@@ -225,11 +226,19 @@ def stale_archives(spec: dict, resolved: dict) -> list[str]:
     if keep <= 0 or not folder.is_dir():
         return []
     stale = []
+    deltas = folder / "deltas"
     for image in spec["images"]:
         name = image["name"]
+        # a version is its full archive, its partial archives (deltas/<archive's name>/),
+        # or both: image_ship writes a full one only when some host needs the whole image
         mine = sorted(
-            (p for ext in ("zst", "gz") for p in folder.glob(f"{name}-*.tar.{ext}")),
-            key=lambda p: p.stat().st_mtime,
+            {
+                folder / p.name
+                for where in (folder, deltas)
+                for ext in ("zst", "gz")
+                for p in where.glob(f"{name}-*.tar.{ext}")
+            },
+            key=lambda p: max(q.stat().st_mtime for q in (p, deltas / p.name) if q.exists()),
             reverse=True,
         )
         if name in spec["needed"]:
@@ -238,7 +247,7 @@ def stale_archives(spec: dict, resolved: dict) -> list[str]:
         else:
             old = mine
         for path in old:
-            stale += [str(path), str(folder / "deltas" / path.name)]
+            stale += [str(path), str(deltas / path.name)]
     return stale
 
 

@@ -114,21 +114,26 @@ def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
         refs.append(ref)
     try:
         info = json.loads(_docker("image", "inspect", *refs).stdout)
-        images = {}
-        for ref, image in zip(refs, info, strict=True):
-            full = tmp_path / f"{ref.split(':')[1]}.tar.zst"
-            subprocess.run(f"docker save {ref} | zstd -q -c > {full}", shell=True, check=True)
-            images[ref] = {
+        images = {
+            ref: {
+                "ref": ref,
                 "id": image["Id"],
                 "layers": image["RootFS"]["Layers"],
-                "archive": str(full),
+                "archive": str(tmp_path / f"{ref.split(':')[1]}.tar.zst"),
+                "compress": ["zstd", "-q", "-3"],
             }
+            for ref, image in zip(refs, info, strict=True)
+        }
         held = [{"id": images[refs[0]]["id"], "layers": images[refs[0]]["layers"]}]
         plan = archive.decide(images, refs, host([refs[1]], held))
         assert [(p["full"], p["missing"]) for p in plan] == [(False, [1])]
         delta = archive.delta_path(images[refs[1]], plan[0]["missing"])
-        archive.build_delta(Path(images[refs[1]]["archive"]), plan[0]["missing"], delta, 3)
-        assert delta.stat().st_size < 10_000 < Path(images[refs[1]]["archive"]).stat().st_size
+        archive.build_delta(images[refs[1]], plan[0]["missing"], delta, 3)
+        # cut from docker save: the full archive was never needed, so never written
+        full = Path(images[refs[1]]["archive"])
+        assert not full.exists()
+        archive.export_full(images[refs[1]])
+        assert delta.stat().st_size < 10_000 < full.stat().st_size
         with tarfile.open(
             fileobj=io.BytesIO(
                 subprocess.run(["zstd", "-dc", str(delta)], check=True, capture_output=True).stdout
@@ -141,6 +146,54 @@ def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
             json.loads(_docker("image", "inspect", refs[1]).stdout)[0]["Id"]
             == images[refs[1]]["id"]
         )
+    finally:
+        subprocess.run(["docker", "rmi", *refs], capture_output=True)
+
+
+def test_a_layer_stored_as_a_link_keeps_its_target(tmp_path):
+    """docker save stores a layer identical to one below it as a link to that one's
+    tarball: when only the upper one is missing, the lower tarball travels all the same."""
+    big, refs = os.urandom(500_000), []
+    for version, lines in (
+        (1, ["COPY big /big", "COPY app /app"]),
+        (2, ["COPY big /big", "COPY app /app", "COPY big /big"]),
+    ):
+        ctx = tmp_path / f"v{version}"
+        ctx.mkdir()
+        (ctx / "big").write_bytes(big)
+        os.utime(ctx / "big", (1_000_000, 1_000_000))
+        (ctx / "app").write_text(f"version {version}\n")
+        (ctx / "Dockerfile").write_text("FROM scratch\n" + "\n".join(lines) + "\n")
+        ref = f"analytics-platform-test/linked:{version}"
+        _docker(
+            "build",
+            "-q",
+            "-t",
+            ref,
+            str(ctx),
+            env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"},
+        )
+        refs.append(ref)
+    try:
+        old, new = json.loads(_docker("image", "inspect", *refs).stdout)
+        assert new["RootFS"]["Layers"][2] == new["RootFS"]["Layers"][0]  # the same layer twice
+        image = {
+            "ref": refs[1],
+            "id": new["Id"],
+            "layers": new["RootFS"]["Layers"],
+            "archive": str(tmp_path / "v2.tar.zst"),
+        }
+        plan = archive.decide(
+            {"v2": image},
+            ["v2"],
+            host(["v2"], [{"id": old["Id"], "layers": old["RootFS"]["Layers"]}]),
+        )
+        assert plan[0]["missing"] == [1, 2]
+        delta = archive.delta_path(image, plan[0]["missing"])
+        archive.build_delta(image, plan[0]["missing"], delta, 3)
+        _docker("rmi", refs[1])
+        subprocess.run(f"zstd -dc {delta} | docker load", shell=True, check=True)
+        assert json.loads(_docker("image", "inspect", refs[1]).stdout)[0]["Id"] == new["Id"]
     finally:
         subprocess.run(["docker", "rmi", *refs], capture_output=True)
 
@@ -366,6 +419,7 @@ def test_the_plan_resolves_what_the_engine_holds_and_leaves_the_rest_to_build(tm
         "namespace": namespace,
         "archive_dir": str(tmp_path / "archives"),
         "archive_ext": "zst",
+        "compress": ["zstd", "-q", "-3"],
         "keep_versions": 2,
     }
     first = _plan(spec)
@@ -389,6 +443,8 @@ def test_the_plan_resolves_what_the_engine_holds_and_leaves_the_rest_to_build(tm
             path = tmp_path / "archives" / f"{name}.tar.zst"
             path.write_bytes(b"")
             os.utime(path, (1_000_000 + n, 1_000_000 + n))
+        # the newest version of store has partial archives only (no host needed it whole)
+        (tmp_path / "archives/deltas/store-4.tar.zst").mkdir(parents=True)
         second = _plan(spec)
     finally:
         subprocess.run(["docker", "rmi", f"{namespace}/front:{tag}"], check=True)
@@ -399,10 +455,11 @@ def test_the_plan_resolves_what_the_engine_holds_and_leaves_the_rest_to_build(tm
     short = held["Id"].split(":")[1][:12]
     assert front["archive"] == f"{tmp_path}/archives/front-{tag}-{short}.tar.zst"
     assert second["pending"] == ["store"]
+    assert front["compress"] == spec["compress"]
     # front is no host's: none of its archives stay; store is to build, so its newest
-    # archive stays beside the new one
+    # version (partial archives only) stays beside the new one
     stale = {Path(p).relative_to(tmp_path).as_posix() for p in second["stale_archives"]}
-    names = ["front-1", "front-2", "store-1", "store-2"]
+    names = ["front-1", "front-2", "store-1", "store-2", "store-3"]
     assert stale == {f"archives/{n}.tar.zst" for n in names} | {
         f"archives/deltas/{n}.tar.zst" for n in names
     }

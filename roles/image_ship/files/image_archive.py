@@ -12,11 +12,15 @@ lacks, in build order, each {name, archive, bytes, layers, of, full, reason}.
 A layer is identified by its chain ID (its diff ID and every layer under it), as
 `docker load` does: it skips a layer whose chain ID the engine holds, so an archive
 without that layer's tarball still loads. A host that lacks every layer of an image gets
-the full archive image_build exported; one that holds some gets a partial archive, built
-once from the full one and cached by content (image ID and the layers it carries), so
-hosts lacking the same layers share one file. Layers an earlier shipment to the same
-host carries (base under spark and serving) are not sent twice. An engine on the
-containerd image store gets full archives: its `docker load` wants every blob.
+the full archive: `docker save`, compressed, written the first time some host needs it.
+One that holds some gets a partial archive, cut from `docker save` as it streams (never
+from the full archive, which a change to the top layer never needs) and cached by
+content (image ID and the layers it carries), so hosts lacking the same layers share one
+file. Distinct archives are written side by side, one per core. Layers an earlier
+shipment to the same host carries (base under spark and serving) are not sent twice. An
+engine on the containerd image store gets full archives: its `docker load` wants every
+blob. `--export NAME...` writes only the full archives of these images (the fallback
+when a partial archive did not load).
 """
 
 import argparse
@@ -26,6 +30,7 @@ import os
 import subprocess
 import sys
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CONTAINERD = "io.containerd.snapshotter"
@@ -103,64 +108,78 @@ def cache_dir(full: Path) -> Path:
     return full.parent / "deltas" / full.name
 
 
-def _stream(archive: Path) -> subprocess.Popen:
-    unpack = "zstd" if archive.name.endswith(".zst") else "gzip"
-    return subprocess.Popen([unpack, "-q", "-dc", str(archive)], stdout=subprocess.PIPE)
-
-
-def index(archive: Path) -> dict:
-    """The archive's manifest and its symbolic links (one pass, cached beside it)."""
-    cached = cache_dir(archive) / "index.json"
-    if cached.exists():
-        return json.loads(cached.read_text())
-    links, manifest = {}, None
-    proc = _stream(archive)
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for member in tar:
-            if member.issym():
-                links[member.name] = os.path.normpath(
-                    os.path.join(os.path.dirname(member.name), member.linkname)
-                )
-            elif member.name == "manifest.json":
-                manifest = json.load(tar.extractfile(member))
-    if proc.wait() != 0 or manifest is None:
-        sys.exit(
-            f"{archive}: not a readable docker save archive; delete it and run the images stage"
-        )
-    found = {"layers": manifest[0]["Layers"], "links": links}
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f"{cached.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(found))
-    tmp.replace(cached)
-    return found
-
-
-def build_delta(full: Path, missing: list[int], out: Path, level: int) -> None:
-    """Copy the full archive without the tarballs of layers the host holds."""
-    idx = index(full)
-    keep = {idx["layers"][i] for i in missing}
-    # a kept layer stored as a link to an identical layer lower down needs its target
-    keep |= {idx["links"][p] for p in list(keep) if p in idx["links"]}
-    drop = set(idx["layers"]) - keep
+def export_full(image: dict) -> None:
+    """The full archive, written once when some host first needs it: `docker save`
+    through image_build's compressor (image["compress"], its argv)."""
+    out = Path(image["archive"])
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
-    src = _stream(full)
     with open(tmp, "wb") as sink:
-        dst = subprocess.Popen(
-            ["zstd", "-q", "-T0", f"-{level}", "-c"], stdin=subprocess.PIPE, stdout=sink
-        )
-        with (
-            tarfile.open(fileobj=src.stdout, mode="r|") as tin,
-            tarfile.open(fileobj=dst.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tout,
-        ):
-            for member in tin:
-                if member.name in drop:
-                    continue
-                tout.addfile(member, tin.extractfile(member) if member.isfile() else None)
-        dst.stdin.close()
-        if dst.wait() != 0 or src.wait() != 0:
+        save = subprocess.Popen(["docker", "save", image["ref"]], stdout=subprocess.PIPE)
+        pack = subprocess.run(image["compress"], stdin=save.stdout, stdout=sink)
+        save.stdout.close()
+        if save.wait() != 0 or pack.returncode != 0:
             tmp.unlink(missing_ok=True)
-            sys.exit(f"could not write {out} from {full}")
+            sys.exit(f"could not export {image['ref']} to {out}: is it on this engine?")
     tmp.replace(out)
+
+
+def _copy(src, dst, size: int, digest=None) -> None:
+    while size > 0:
+        chunk = src.read(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("docker save ended inside a file")
+        if digest is not None:
+            digest.update(chunk)
+        dst.write(chunk)
+        size -= len(chunk)
+
+
+def build_delta(image: dict, missing: list[int], out: Path, level: int) -> None:
+    """`docker save` of the image without the tarballs of the layers the host holds.
+
+    Which layer a tarball is shows only in manifest.json, at the end of the stream; but a
+    tarball's SHA-256 is its diff ID. So every member is written to an uncompressed file
+    as it streams, and a layer tarball whose diff ID only the held layers have is cut off
+    again once read (a layer stored as a link to an identical one keeps its target: same
+    diff ID). Only what stays is compressed."""
+    need = {image["layers"][i] for i in missing}
+    drop = set(image["layers"]) - need
+    out.parent.mkdir(parents=True, exist_ok=True)
+    raw_path = out.with_name(f"{out.name}.tar.{os.getpid()}")
+    save = subprocess.Popen(["docker", "save", image["ref"]], stdout=subprocess.PIPE)
+    try:
+        with open(raw_path, "w+b") as raw, tarfile.open(fileobj=save.stdout, mode="r|") as tin:
+            for member in tin:
+                start = raw.tell()
+                raw.write(member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+                if not member.isfile():
+                    continue
+                layer = member.name.endswith("/layer.tar")
+                digest = hashlib.sha256() if layer else None
+                _copy(tin.extractfile(member), raw, member.size, digest)
+                if layer and f"sha256:{digest.hexdigest()}" in drop:
+                    raw.seek(start)
+                    raw.truncate()
+                else:
+                    raw.write(b"\0" * (-member.size % tarfile.BLOCKSIZE))
+            raw.write(b"\0" * tarfile.BLOCKSIZE * 2)
+            raw.flush()
+            raw.seek(0)
+            tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
+            with open(tmp, "wb") as sink:
+                packed = subprocess.run(
+                    ["zstd", "-q", "-T0", f"-{level}", "-c"], stdin=raw, stdout=sink
+                )
+        if save.wait() != 0 or packed.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            sys.exit(f"could not cut {out} from docker save {image['ref']}: is it on this engine?")
+        tmp.replace(out)
+    finally:
+        save.kill()
+        raw_path.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -168,19 +187,39 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--level", type=int, default=3, help="zstd level of partial archives")
+    p.add_argument(
+        "--export",
+        nargs="*",
+        metavar="NAME",
+        help="only write these images' full archives (a partial one did not load); no plan",
+    )
     args = p.parse_args()
     spec = json.load(sys.stdin)
     images, order = spec["images"], spec["order"]
+    if args.export is not None:
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(export_full, (images[n] for n in args.export)))
+        return
+    plans = {host: decide(images, order, state) for host, state in sorted(spec["hosts"].items())}
+    # each distinct archive once, however many hosts need it; side by side (one core each)
+    work = {}
+    for item in (i for plan in plans.values() for i in plan):
+        image = images[item["name"]]
+        if item["full"]:
+            work[image["archive"]] = lambda image=image: export_full(image)
+        else:
+            out = delta_path(image, item["missing"])
+            work[str(out)] = lambda image=image, item=item, out=out: (
+                out.exists() or build_delta(image, item["missing"], out, args.level)
+            )
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(lambda job: job(), work.values()))
     shipments = {}
-    for host, state in sorted(spec["hosts"].items()):
+    for host, plan in plans.items():
         shipments[host] = []
-        for item in decide(images, order, state):
+        for item in plan:
             image = images[item["name"]]
-            archive = Path(image["archive"])
-            if not item["full"]:
-                archive = delta_path(image, item["missing"])
-                if not archive.exists():
-                    build_delta(Path(image["archive"]), item["missing"], archive, args.level)
+            archive = Path(image["archive"]) if item["full"] else delta_path(image, item["missing"])
             shipments[host].append(
                 {
                     "name": item["name"],
