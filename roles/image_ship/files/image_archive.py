@@ -16,7 +16,9 @@ the full archive: `docker save`, compressed, written the first time some host ne
 One that holds some gets a partial archive, cut from `docker save` as it streams (never
 from the full archive, which a change to the top layer never needs) and cached by
 content (image ID and the layers it carries), so hosts lacking the same layers share one
-file. Distinct archives are written side by side, one per core. Layers an earlier
+file (which `docker save` directory holds which layer is learnt while cutting, kept in
+deltas/layer-names.json: next time the held layers are skipped unread). Distinct
+archives are written side by side, one per core. Layers an earlier
 shipment to the same host carries (base under spark and serving) are not sent twice. An
 engine on the containerd image store gets full archives: its `docker load` wants every
 blob. `--export NAME...` writes only the full archives of these images (the fallback
@@ -137,30 +139,48 @@ def _copy(src, dst, size: int, digest=None) -> None:
         size -= len(chunk)
 
 
-def build_delta(image: dict, missing: list[int], out: Path, level: int) -> None:
+def layer_names(archive_dir: Path) -> Path:
+    """Which diff ID the layer tarball under each directory of `docker save` holds, as
+    learnt while cutting (the name is a hash of the layer's chain: one name, one layer)."""
+    return archive_dir / "deltas" / "layer-names.json"
+
+
+def build_delta(image: dict, missing: list[int], out: Path, level: int, known: dict) -> dict:
     """`docker save` of the image without the tarballs of the layers the host holds.
 
     Which layer a tarball is shows only in manifest.json, at the end of the stream; but a
-    tarball's SHA-256 is its diff ID. So every member is written to an uncompressed file
-    as it streams, and a layer tarball whose diff ID only the held layers have is cut off
-    again once read (a layer stored as a link to an identical one keeps its target: same
-    diff ID). Only what stays is compressed."""
+    tarball's SHA-256 is its diff ID. So a member is written to an uncompressed file as it
+    streams, and a layer tarball whose diff ID only the held layers have is cut off again
+    once read (a layer stored as a link to an identical one keeps its target: same diff
+    ID). A tarball whose directory `known` names ({directory: diff ID}, from earlier cuts)
+    as held is skipped unread. Only what stays is compressed. Returns what it learnt."""
     need = {image["layers"][i] for i in missing}
     drop = set(image["layers"]) - need
+    learnt = {}
     out.parent.mkdir(parents=True, exist_ok=True)
     raw_path = out.with_name(f"{out.name}.tar.{os.getpid()}")
+    tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
     save = subprocess.Popen(["docker", "save", image["ref"]], stdout=subprocess.PIPE)
     try:
-        with open(raw_path, "w+b") as raw, tarfile.open(fileobj=save.stdout, mode="r|") as tin:
+        with (
+            open(raw_path, "w+b") as raw,
+            tarfile.open(fileobj=save.stdout, mode="r|", bufsize=1 << 20) as tin,
+        ):
             for member in tin:
+                layer = member.isfile() and member.name.endswith("/layer.tar")
+                folder = member.name.split("/")[0]
+                if layer and known.get(folder) in drop:
+                    learnt[folder] = known[folder]
+                    continue
                 start = raw.tell()
                 raw.write(member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
                 if not member.isfile():
                     continue
-                layer = member.name.endswith("/layer.tar")
                 digest = hashlib.sha256() if layer else None
                 _copy(tin.extractfile(member), raw, member.size, digest)
-                if layer and f"sha256:{digest.hexdigest()}" in drop:
+                if layer:
+                    learnt[folder] = f"sha256:{digest.hexdigest()}"
+                if layer and learnt[folder] in drop:
                     raw.seek(start)
                     raw.truncate()
                 else:
@@ -168,18 +188,18 @@ def build_delta(image: dict, missing: list[int], out: Path, level: int) -> None:
             raw.write(b"\0" * tarfile.BLOCKSIZE * 2)
             raw.flush()
             raw.seek(0)
-            tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
             with open(tmp, "wb") as sink:
                 packed = subprocess.run(
                     ["zstd", "-q", "-T0", f"-{level}", "-c"], stdin=raw, stdout=sink
                 )
         if save.wait() != 0 or packed.returncode != 0:
-            tmp.unlink(missing_ok=True)
             sys.exit(f"could not cut {out} from docker save {image['ref']}: is it on this engine?")
         tmp.replace(out)
     finally:
         save.kill()
         raw_path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return learnt
 
 
 def main() -> None:
@@ -203,17 +223,32 @@ def main() -> None:
     plans = {host: decide(images, order, state) for host, state in sorted(spec["hosts"].items())}
     # each distinct archive once, however many hosts need it; side by side (one core each)
     work = {}
+    # every archive of image_build's lives in one folder
+    names = layer_names(Path(next(iter(images.values()))["archive"]).parent) if images else None
+    known = json.loads(names.read_text()) if names and names.exists() else {}
     for item in (i for plan in plans.values() for i in plan):
         image = images[item["name"]]
         if item["full"]:
             work[image["archive"]] = lambda image=image: export_full(image)
-        else:
-            out = delta_path(image, item["missing"])
-            work[str(out)] = lambda image=image, item=item, out=out: (
-                out.exists() or build_delta(image, item["missing"], out, args.level)
+        elif not (out := delta_path(image, item["missing"])).exists():
+            work[str(out)] = lambda image=image, item=item, out=out: build_delta(
+                image, item["missing"], out, args.level, known
             )
     with ThreadPoolExecutor(os.cpu_count()) as pool:
-        list(pool.map(lambda job: job(), work.values()))
+        learnt = {
+            k: v
+            for found in pool.map(lambda job: job(), work.values())
+            for k, v in (found or {}).items()
+        }
+    if learnt.keys() - known.keys():
+        # newest last; the oldest names go first past a few thousand (an image version
+        # adds one or two)
+        merged = list({k: v for k, v in known.items() if k not in learnt}.items()) + list(
+            learnt.items()
+        )
+        tmp = names.with_name(f"{names.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(dict(merged[-4000:])))
+        tmp.replace(names)
     shipments = {}
     for host, plan in plans.items():
         shipments[host] = []
