@@ -172,7 +172,8 @@ def main() -> None:
     newest: dict[str, Path] = {}
     for a in archives:
         newest[a.name.split("-", 1)[0]] = a
-    print("\nArchives (zstd -3), newest of each image")
+    # written when some host needed the whole image (every one after a fresh deploy)
+    print("\nFull archives (zstd -3) on the controller, newest of each image")
     for name, a in sorted(newest.items()):
         print(f"  {name:<16}{mb(a.stat().st_size):>12}")
     spark = newest.get("spark")
