@@ -89,6 +89,13 @@ def _docker(*args, **kw):
     return subprocess.run(["docker", *args], check=True, capture_output=True, **kw)
 
 
+def _build(ctx: Path, ref: str) -> None:
+    """A tiny image with the classic builder (the engine's; no BuildKit cache in between)."""
+    _docker(
+        "build", "-q", "-t", ref, str(ctx), env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"}
+    )
+
+
 def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
     """Two versions of a tiny image; the second's partial archive carries one layer."""
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
@@ -103,14 +110,7 @@ def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
             'FROM scratch\nCOPY big /big\nCOPY app /app\nCMD ["/app"]\n'
         )
         ref = f"analytics-platform-test/partial:{version}"
-        _docker(
-            "build",
-            "-q",
-            "-t",
-            ref,
-            str(ctx),
-            env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"},
-        )
+        _build(ctx, ref)
         refs.append(ref)
     try:
         info = json.loads(_docker("image", "inspect", *refs).stdout)
@@ -171,14 +171,7 @@ def test_a_layer_stored_as_a_link_keeps_its_target(tmp_path):
         (ctx / "app").write_text(f"version {version}\n")
         (ctx / "Dockerfile").write_text("FROM scratch\n" + "\n".join(lines) + "\n")
         ref = f"analytics-platform-test/linked:{version}"
-        _docker(
-            "build",
-            "-q",
-            "-t",
-            ref,
-            str(ctx),
-            env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"},
-        )
+        _build(ctx, ref)
         refs.append(ref)
     try:
         old, new = json.loads(_docker("image", "inspect", *refs).stdout)
