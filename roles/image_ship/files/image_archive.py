@@ -139,10 +139,11 @@ def _copy(src, dst, size: int, digest=None) -> None:
         size -= len(chunk)
 
 
-def layer_names(archive_dir: Path) -> Path:
+def layer_names(full: Path) -> Path:
     """Which diff ID the layer tarball under each directory of `docker save` holds, as
-    learnt while cutting (the name is a hash of the layer's chain: one name, one layer)."""
-    return archive_dir / "deltas" / "layer-names.json"
+    learnt while cutting (the name is a hash of the layer's chain: one name, one layer);
+    one file for every image, beside their partial archives."""
+    return cache_dir(full).parent / "layer-names.json"
 
 
 def build_delta(image: dict, missing: list[int], out: Path, level: int, known: dict) -> dict:
@@ -224,14 +225,17 @@ def main() -> None:
     # each distinct archive once, however many hosts need it; side by side (one core each)
     work = {}
     # every archive of image_build's lives in one folder
-    names = layer_names(Path(next(iter(images.values()))["archive"]).parent) if images else None
+    names = layer_names(Path(next(iter(images.values()))["archive"])) if images else None
     known = json.loads(names.read_text()) if names and names.exists() else {}
     for item in (i for plan in plans.values() for i in plan):
         image = images[item["name"]]
+        item["archive"] = out = (
+            Path(image["archive"]) if item["full"] else delta_path(image, item["missing"])
+        )
         if item["full"]:
-            work[image["archive"]] = lambda image=image: export_full(image)
-        elif not (out := delta_path(image, item["missing"])).exists():
-            work[str(out)] = lambda image=image, item=item, out=out: build_delta(
+            work[out] = lambda image=image: export_full(image)
+        elif not out.exists():
+            work[out] = lambda image=image, item=item, out=out: build_delta(
                 image, item["missing"], out, args.level, known
             )
     with ThreadPoolExecutor(os.cpu_count()) as pool:
@@ -253,8 +257,7 @@ def main() -> None:
     for host, plan in plans.items():
         shipments[host] = []
         for item in plan:
-            image = images[item["name"]]
-            archive = Path(image["archive"]) if item["full"] else delta_path(image, item["missing"])
+            image, archive = images[item["name"]], item["archive"]
             shipments[host].append(
                 {
                     "name": item["name"],
