@@ -9,7 +9,9 @@ and in total, the bytes shipped and the wall time of:
    ansible.cfg), then the same with `--forks 1` (one host at a time);
 2. site.yml with nothing changed, then a one-line change to the training app
    (apps/training/train.py) deployed with site.yml as a user would (the Spark tier
-   restarts on the new image), each with its seconds per stage and slowest tasks;
+   restarts on the new image), each with its seconds per stage and slowest tasks; both
+   under Ansible's own linear strategy (the default) and under Mitogen's
+   (ANSIBLE_STRATEGY=mitogen_linear, README "Faster runs"), side by side;
 3. a new pin in images/base/requirements.txt, images stage only: the venv layer of base
    and everything above it rebuild.
 
@@ -18,6 +20,7 @@ checkout. Then the size of each image's archive and of each layer of the Spark i
 and zstd levels compared on the Spark image.
 
     .venv/bin/python benchmarks/images.py [--steps fresh,app,pin,levels]
+                                          [--strategies linear,mitogen_linear]
 """
 
 import argparse
@@ -43,9 +46,11 @@ def mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 1e5 else f"{n / 1e3:,.1f} kB"
 
 
-def ansible(tool: str, *args: str, json_out: bool = False) -> subprocess.CompletedProcess:
+def ansible(
+    tool: str, *args: str, json_out: bool = False, strategy: str = "linear"
+) -> subprocess.CompletedProcess:
     """Run ansible or ansible-playbook of this venv on the lab; exits on a failure."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STRATEGY=strategy)
     if json_out:
         env.update(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     cmd = [str(Path(sys.executable).with_name(tool)), "-i", str(INVENTORY), *args]
@@ -67,11 +72,13 @@ def seconds(duration: dict) -> float:
     return (end - start).total_seconds()
 
 
-def deploy(playbook: str, *extra: str) -> tuple[float, dict[str, list[dict]], dict]:
+def deploy(
+    playbook: str, *extra: str, strategy: str = "linear"
+) -> tuple[float, dict[str, list[dict]], dict]:
     """Run a playbook; returns its wall time, what each host was shipped, and where
     the time went (seconds per stage, and the slowest tasks)."""
     start = time.monotonic()
-    res = ansible("ansible-playbook", playbook, *extra, json_out=True)
+    res = ansible("ansible-playbook", playbook, *extra, json_out=True, strategy=strategy)
     took = time.monotonic() - start
     shipped: dict[str, list[dict]] = {}
     stages: dict[str, float] = {}
@@ -123,6 +130,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--steps", default="fresh,app,pin,levels", help="which measurements to run")
+    ap.add_argument(
+        "--strategies",
+        default="linear,mitogen_linear",
+        help="the Ansible strategies the app step compares",
+    )
     args = ap.parse_args()
     steps = set(args.steps.split(","))
     if not (INVENTORY / "hosts.ini").exists():
@@ -147,15 +159,27 @@ def main() -> None:
         for part in ("images", "apps", "scripts", "models"):
             shutil.copytree(ROOT / part, src / part)
         repo = ["-e", f"image_build_repo_root={src}"]
-        if "app" in steps:
+        walls: dict[str, tuple[float, float]] = {}
+        for strategy in args.strategies.split(",") if "app" in steps else []:
             # the same run with nothing changed: what site.yml costs whatever changed
-            report("Nothing changed, site.yml", *deploy("site.yml", *repo))
+            noop = deploy("site.yml", *repo, strategy=strategy)
+            report(f"Nothing changed, site.yml, strategy {strategy}", *noop)
             # a line never seen before: a host keeps the previous version, so a change made
-            # by an earlier run of this benchmark would already be there
+            # by an earlier run (or strategy) would already be there
             with open(src / "apps/training/train.py", "a") as f:
                 f.write(f"# one-line change {time.time_ns()}\n")
             # the whole deploy, as a user runs it: the Spark tier restarts on the new image
-            report("One-line change to the training app, site.yml", *deploy("site.yml", *repo))
+            change = deploy("site.yml", *repo, strategy=strategy)
+            report(f"One-line change to the training app, site.yml, strategy {strategy}", *change)
+            walls[strategy] = (noop[0], change[0])
+        if len(walls) > 1:
+            print("\nsite.yml wall time by strategy (nothing changed / one-line change)")
+            base, (base_noop, base_change) = next(iter(walls.items()))
+            for strategy, (noop_s, change_s) in walls.items():
+                print(
+                    f"  {strategy:<16}{noop_s:>7.1f} s{change_s:>8.1f} s   ratio to {base}:"
+                    f" {noop_s / base_noop:.2f} / {change_s / base_change:.2f}"
+                )
         if "pin" in steps:
             # a new pin (a comment alone rebuilds to the same layers: Docker's build cache)
             with open(src / "images/base/requirements.txt", "a") as f:
