@@ -20,11 +20,16 @@ def _tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def ansible_playbook():
-    """Run ansible-playbook from the repository root; returns the CompletedProcess."""
+    """Run ansible-playbook from the repository root (keyword arguments: environment
+    variables, e.g. ANSIBLE_STRATEGY); returns the CompletedProcess."""
 
-    def run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    def run(*args: str, timeout: int = 300, **env_vars: str) -> subprocess.CompletedProcess:
         env = dict(
-            os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CACHE_PLUGIN="memory"
+            os.environ,
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_CACHE_PLUGIN="memory",
+            **env_vars,
         )
         return subprocess.run(
             [_tool("ansible-playbook"), *args],
