@@ -280,8 +280,13 @@ def test_each_host_runs_the_images_of_its_groups(image_hosts):
         "w": {"group_names": ["spark_workers", "docker_hosts"]},
         "s": {"group_names": ["serving", "model_store", "docker_hosts"]},
     }
-    assert platform.platform_host_images(image_hosts, hv["m"]) == ["jupyter", "spark"]
-    assert platform.platform_host_images(image_hosts, hv["w"]) == ["spark"]
+    # the daemons run Spark alone; the apps (spark) only where jobs are submitted
+    assert platform.platform_host_images(image_hosts, hv["m"]) == [
+        "jupyter",
+        "spark",
+        "spark_runtime",
+    ]
+    assert platform.platform_host_images(image_hosts, hv["w"]) == ["spark_runtime"]
     assert platform.platform_host_images(image_hosts, hv["s"]) == [
         "model_store",
         "nginx",
@@ -291,13 +296,13 @@ def test_each_host_runs_the_images_of_its_groups(image_hosts):
         "model_store",
         "nginx",
         "serving",
-        "spark",
+        "spark_runtime",
     ]
 
 
 def test_jupyter_is_built_only_where_it_is_enabled(image_hosts):
     hv = {"m": {"group_names": ["spark_master"], "jupyter_enabled": "false"}}
-    assert platform.platform_needed_images(image_hosts, hv, ["m"]) == ["spark"]
+    assert platform.platform_needed_images(image_hosts, hv, ["m"]) == ["spark", "spark_runtime"]
 
 
 IMAGE_BUILD_CHECK = """

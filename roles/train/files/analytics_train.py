@@ -4,7 +4,7 @@
 Installed by the train role (tasks/schedule.yml) on the spark_master host and run by
 analytics-train.service, which analytics-train.timer starts on train_schedule's calendar.
 Run it now with `systemctl start analytics-train` (or `analytics-train --config FILE
-[MODEL ...]` as root). For each model it runs the training job in the spark-master
+[MODEL ...]` as root). For each model it runs the training job in the spark-driver
 container (`docker exec`), logs one outcome line (to the journal under systemd:
 `journalctl -u analytics-train`) and writes STATE_DIR/MODEL.json, the model's last run:
 when, outcome, exit code and, when it published, the version, and when it last

@@ -45,9 +45,35 @@ def test_the_container_has_its_limits_and_no_privilege(values, container):
 
 def test_no_secret_in_docker_inspect(secret, container, values, inspect):
     assert secret("spark_auth_secret") not in json.dumps(container())
-    assert secret("spark_auth_secret") not in json.dumps(
-        inspect(values["spark_master_history_container_name"])
-    )
+    for name in ("spark_master_history_container_name", "spark_driver_container_name"):
+        assert secret("spark_auth_secret") not in json.dumps(inspect(values[name]))
+
+
+def test_jobs_are_submitted_in_the_driver_container_beside_a_master_without_apps(
+    host, values, container, inspect
+):
+    """The daemons run Spark alone (an app change restarts none of them); the driver
+    container has the apps, the models and the store's password file, read-only."""
+    master, driver = values["spark_master_container_name"], values["spark_driver_container_name"]
+    name, deadline = driver, time.monotonic() + 60
+    c = inspect(name)
+    while c["State"]["Health"]["Status"] == "starting" and time.monotonic() < deadline:
+        time.sleep(2)
+        c = inspect(name)
+    assert c["State"]["Health"]["Status"] == "healthy"
+    assert c["Config"]["Image"] != container()["Config"]["Image"]
+    assert c["HostConfig"]["Memory"] == values["spark_master_driver_memory_limit_mb"] * 1024 * 1024
+    assert c["HostConfig"]["NanoCpus"] == values["spark_master_driver_cpus"] * 1_000_000_000
+    assert c["HostConfig"]["CapDrop"] == ["ALL"]
+    assert c["HostConfig"]["NetworkMode"] == "host"
+    env = dict(e.split("=", 1) for e in c["Config"]["Env"])
+    passfile = env["PGPASSFILE"]
+    assert any(m["Destination"] == passfile.rsplit("/", 1)[0] and not m["RW"] for m in c["Mounts"])
+    assert host.run("docker exec %s test -f /opt/apps/training/train.py", driver).rc == 0
+    assert host.run("docker exec %s ls /opt/models", driver).stdout.split()
+    assert host.run("docker exec %s test -e /opt/apps", master).rc == 1
+    for worker_image_tool in ("spark-submit", "java"):
+        assert host.run("docker exec %s which %s", master, worker_image_tool).rc == 0
 
 
 def test_the_history_server_answers_on_its_port_and_reads_the_event_logs(host, values, inspect):
