@@ -96,64 +96,107 @@ def _build(ctx: Path, ref: str) -> None:
     )
 
 
-def test_a_partial_archive_loads_where_the_other_layers_are(tmp_path):
-    """Two versions of a tiny image; the second's partial archive carries one layer."""
+@pytest.fixture
+def two_versions(tmp_path):
+    """Two versions of a tiny image, built on the controller's engine and removed after:
+    (refs, {ref: image_build's entry for it})."""
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         pytest.fail("no Docker engine answers; start one with `make engine`")
     refs, big = [], os.urandom(2_000_000)
-    for version in (1, 2):
-        ctx = tmp_path / f"v{version}"
-        ctx.mkdir()
-        (ctx / "big").write_bytes(big)
-        (ctx / "app").write_text(f"version {version}\n")
-        (ctx / "Dockerfile").write_text(
-            'FROM scratch\nCOPY big /big\nCOPY app /app\nCMD ["/app"]\n'
-        )
-        ref = f"analytics-platform-test/partial:{version}"
-        _build(ctx, ref)
-        refs.append(ref)
     try:
-        info = json.loads(_docker("image", "inspect", *refs).stdout)
-        images = {
-            ref: {
-                "ref": ref,
-                "id": image["Id"],
-                "layers": image["RootFS"]["Layers"],
-                "archive": str(tmp_path / f"{ref.split(':')[1]}.tar.zst"),
-                "compress": ["zstd", "-q", "-3"],
-            }
-            for ref, image in zip(refs, info, strict=True)
-        }
-        held = [{"id": images[refs[0]]["id"], "layers": images[refs[0]]["layers"]}]
-        plan = archive.decide(images, refs, host([refs[1]], held))
-        assert [(p["full"], p["missing"]) for p in plan] == [(False, [1])]
-        delta = archive.delta_path(images[refs[1]], plan[0]["missing"])
-        learnt = archive.build_delta(images[refs[1]], plan[0]["missing"], delta, 3, {})
-        # what it learnt (which directory holds which layer) skips the held layers unread
-        # next time, and cuts the same archive
-        assert sorted(learnt.values()) == sorted(images[refs[1]]["layers"])
-        again = tmp_path / "again.tar.zst"
-        archive.build_delta(images[refs[1]], plan[0]["missing"], again, 3, learnt)
-        assert again.read_bytes() == delta.read_bytes()
-        # cut from docker save: the full archive was never needed, so never written
-        full = Path(images[refs[1]]["archive"])
-        assert not full.exists()
-        archive.export_full(images[refs[1]])
-        assert delta.stat().st_size < 10_000 < full.stat().st_size
-        with tarfile.open(
-            fileobj=io.BytesIO(
-                subprocess.run(["zstd", "-dc", str(delta)], check=True, capture_output=True).stdout
+        for version in (1, 2):
+            ctx = tmp_path / f"v{version}"
+            ctx.mkdir()
+            (ctx / "big").write_bytes(big)
+            (ctx / "app").write_text(f"version {version}\n")
+            (ctx / "Dockerfile").write_text(
+                'FROM scratch\nCOPY big /big\nCOPY app /app\nCMD ["/app"]\n'
             )
-        ) as tar:
-            assert sum(m.name.endswith("layer.tar") for m in tar) == 1
-        _docker("rmi", refs[1])
-        subprocess.run(f"zstd -dc {delta} | docker load", shell=True, check=True)
-        assert (
-            json.loads(_docker("image", "inspect", refs[1]).stdout)[0]["Id"]
-            == images[refs[1]]["id"]
+            ref = f"analytics-platform-test/partial:{version}"
+            _build(ctx, ref)
+            refs.append(ref)
+        info = json.loads(_docker("image", "inspect", *refs).stdout)
+        yield (
+            refs,
+            {
+                ref: {
+                    "ref": ref,
+                    "id": image["Id"],
+                    "layers": image["RootFS"]["Layers"],
+                    "archive": str(tmp_path / f"{ref.split(':')[1]}.tar.zst"),
+                    "compress": ["zstd", "-q", "-3"],
+                }
+                for ref, image in zip(refs, info, strict=True)
+            },
         )
     finally:
         subprocess.run(["docker", "rmi", *refs], capture_output=True)
+
+
+def _layer_tars(archive_path: Path) -> list[bytes]:
+    raw = subprocess.run(["zstd", "-dc", str(archive_path)], check=True, capture_output=True)
+    with tarfile.open(fileobj=io.BytesIO(raw.stdout)) as tar:
+        return [tar.extractfile(m).read() for m in tar if m.name.endswith("/layer.tar")]
+
+
+def _reload(path: Path, ref: str) -> str:
+    """Remove the image, load the archive on the engine that holds the other layers: the
+    loaded image's ID."""
+    _docker("rmi", ref)
+    subprocess.run(f"zstd -dc {path} | docker load", shell=True, check=True)
+    return json.loads(_docker("image", "inspect", ref).stdout)[0]["Id"]
+
+
+def test_a_partial_archive_loads_where_the_other_layers_are(two_versions, tmp_path):
+    """The second version's partial archive, cut from docker save, carries one layer."""
+    refs, images = two_versions
+    held = [{"id": images[refs[0]]["id"], "layers": images[refs[0]]["layers"]}]
+    plan = archive.decide(images, refs, host([refs[1]], held))
+    assert [(p["full"], p["missing"]) for p in plan] == [(False, [1])]
+    delta = archive.delta_path(images[refs[1]], plan[0]["missing"])
+    learnt = archive.build_delta(images[refs[1]], plan[0]["missing"], delta, 3, {})
+    # what it learnt (which directory holds which layer) skips the held layers unread
+    # next time, and cuts the same archive
+    assert sorted(learnt.values()) == sorted(images[refs[1]]["layers"])
+    again = tmp_path / "again.tar.zst"
+    archive.build_delta(images[refs[1]], plan[0]["missing"], again, 3, learnt)
+    assert again.read_bytes() == delta.read_bytes()
+    # cut from docker save: the full archive was never needed, so never written
+    full = Path(images[refs[1]]["archive"])
+    assert not full.exists()
+    archive.export_full(images[refs[1]])
+    assert delta.stat().st_size < 10_000 < full.stat().st_size
+    assert len(_layer_tars(delta)) == 1
+    assert _reload(delta, refs[1]) == images[refs[1]]["id"]
+
+
+def test_a_partial_archive_from_the_engine_store_is_the_one_docker_save_cuts(
+    two_versions, tmp_path
+):
+    """Read in place from the controller engine's layer store (no docker save): the same
+    layer tarball byte for byte, and it loads. An unreadable store falls back to docker
+    save, and says so."""
+    refs, images = two_versions
+    image = images[refs[1]]
+    store = archive.engine_store()
+    if store is None:
+        if os.geteuid() == 0:
+            pytest.fail("root, yet the engine's overlay2 layer store was not found readable")
+        pytest.skip("the engine's layer store is readable by root only")
+    from_save, from_store = tmp_path / "save.tar.zst", tmp_path / "store.tar.zst"
+    archive.build_delta(image, [1], from_save, 3, {})
+    archive.build_delta_from_store(store, image, [1], from_store, 3)
+    assert _layer_tars(from_store) == _layer_tars(from_save)
+    assert _reload(from_store, refs[1]) == image["id"]
+    # a layer whose reassembled tarball is not its diff ID is refused
+    chain = archive.chain_ids(image["layers"])[1]
+    with pytest.raises(ValueError, match="differs"), open(tmp_path / "layer.tar", "wb") as sink:
+        archive.store_layer(store, chain, image["layers"][0], sink)
+    # no store to read: cut from docker save, loads all the same
+    fallback = tmp_path / "fallback.tar.zst"
+    archive.cut_delta(tmp_path / "no-engine-here", image, [1], fallback, 3, {})
+    assert _layer_tars(fallback) == _layer_tars(from_save)
+    assert _reload(fallback, refs[1]) == image["id"]
 
 
 def test_a_layer_stored_as_a_link_keeps_its_target(tmp_path):
