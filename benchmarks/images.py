@@ -8,8 +8,9 @@ and in total, the bytes shipped and the wall time of:
    (volumes stay; site.yml restores the lab right after), copies in parallel (forks from
    ansible.cfg), then the same with `--forks 1` (one host at a time);
 2. site.yml with nothing changed, then a one-line change to the training app
-   (apps/training/train.py) deployed with site.yml as a user would (the Spark tier
-   restarts on the new image), each with its seconds per stage and slowest tasks; both
+   (apps/training/train.py) deployed with site.yml as a user would (the spark-driver
+   and JupyterLab containers restart on the new images; the Spark daemons run Spark
+   alone and stay), each with its seconds per stage and slowest tasks; both
    under Ansible's own linear strategy (the default) and under Mitogen's
    (ANSIBLE_STRATEGY=mitogen_linear, README "Faster runs"), side by side;
 3. a new pin in images/base/requirements.txt, images stage only: the venv layer of base
