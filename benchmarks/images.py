@@ -169,7 +169,7 @@ def main() -> None:
             # by an earlier run (or strategy) would already be there
             with open(src / "apps/training/train.py", "a") as f:
                 f.write(f"# one-line change {time.time_ns()}\n")
-            # the whole deploy, as a user runs it: the Spark tier restarts on the new image
+            # the whole deploy, as a user runs it: spark-driver and JupyterLab restart
             change = deploy("site.yml", *repo, strategy=strategy)
             report(f"One-line change to the training app, site.yml, strategy {strategy}", *change)
             walls[strategy] = (noop[0], change[0])
