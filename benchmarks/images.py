@@ -203,13 +203,18 @@ def main() -> None:
     print("\nFull archives (zstd -3) on the controller, newest of each image")
     for name, a in sorted(newest.items()):
         print(f"  {name:<16}{mb(a.stat().st_size):>12}")
-    spark = newest.get("spark")
+    # the Spark archive a bare Spark host receives: the daemons' image (spark only adds
+    # the apps, kilobytes, on the master host)
+    spark = newest.get("spark_runtime")
+    if "levels" in steps and not spark:
+        print("\nzstd levels: no spark_runtime archive yet (run the fresh step first)")
     if spark and "levels" in steps:
         work = Path(tempfile.mkdtemp(prefix="bench-levels-"))
         try:
             tar = work / "spark.tar"
             subprocess.run(f"zstd -q -dc {spark} > {tar}", shell=True, check=True)
-            print(f"\nzstd levels on the Spark image ({mb(tar.stat().st_size)} uncompressed)")
+            size = mb(tar.stat().st_size)
+            print(f"\nzstd levels on the Spark image, spark_runtime ({size} uncompressed)")
             print(f"  {'level':<12}{'archive':>12}{'compress s':>12}{'decompress s':>14}")
             for level in ("-3", "-6", "-9", "-12"):
                 out = work / "c.zst"
