@@ -21,9 +21,9 @@ reassembled as the engine does and checked against the image ID and their diff I
 (milliseconds, where `docker save` streams every layer of the image). Otherwise it is cut
 from `docker save` as it streams (never from the full archive, which a change to the top
 layer never needs; which `docker save` directory holds which layer is learnt while
-cutting, kept in deltas/layer-names.json: next time the held layers are skipped unread). Distinct
-archives are written side by side, one per core. Layers an earlier
-shipment to the same host carries (base under spark and serving) are not sent twice. An
+cutting, kept in deltas/layer-names.json: next time the held layers are skipped unread).
+Distinct archives are written side by side, one per core. Layers an earlier shipment to
+the same host carries (base under spark and serving) are not sent twice. An
 engine on the containerd image store gets full archives: its `docker load` wants every
 blob. `--export NAME...` writes only the full archives of these images (the fallback
 when a partial archive did not load).
@@ -41,6 +41,8 @@ import sys
 import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 CONTAINERD = "io.containerd.snapshotter"
@@ -118,22 +120,36 @@ def cache_dir(full: Path) -> Path:
     return full.parent / "deltas" / full.name
 
 
+@contextmanager
+def _replacing(out: Path):
+    """A file beside `out` to write the archive in: moved onto `out` when the block ends,
+    removed if it raises (or exits), so that no half archive is ever cached."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
+    try:
+        yield tmp
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _zstd(level: int) -> list[str]:
+    """The compressor of partial archives (stdin to stdout, every core)."""
+    return ["zstd", "-q", "-T0", f"-{level}", "-c"]
+
+
 def export_full(image: dict) -> None:
     """The full archive, written once when some host first needs it: `docker save`
     through image_build's compressor (image["compress"], its argv)."""
     out = Path(image["archive"])
     if out.exists():
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
-    with open(tmp, "wb") as sink:
+    with _replacing(out) as tmp, open(tmp, "wb") as sink:
         save = subprocess.Popen(["docker", "save", image["ref"]], stdout=subprocess.PIPE)
         pack = subprocess.run(image["compress"], stdin=save.stdout, stdout=sink)
         save.stdout.close()
         if save.wait() != 0 or pack.returncode != 0:
-            tmp.unlink(missing_ok=True)
             sys.exit(f"could not export {image['ref']} to {out}: is it on this engine?")
-    tmp.replace(out)
 
 
 def _copy(src, dst, size: int, digest=None) -> None:
@@ -210,35 +226,27 @@ def build_delta_from_store(root: Path, image: dict, missing: list[int], out: Pat
     chains = chain_ids(image["layers"])
     names = [f"{c.split(':', 1)[1]}/layer.tar" for c in chains]
     manifest = [{"Config": f"{config_hex}.json", "RepoTags": [image["ref"]], "Layers": names}]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as sink:
-            pack = subprocess.Popen(
-                ["zstd", "-q", "-T0", f"-{level}", "-c"], stdin=subprocess.PIPE, stdout=sink
-            )
-            with tarfile.open(fileobj=pack.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tout:
+    with _replacing(out) as tmp, open(tmp, "wb") as sink:
+        pack = subprocess.Popen(_zstd(level), stdin=subprocess.PIPE, stdout=sink)
+        with tarfile.open(fileobj=pack.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tout:
 
-                def add(name: str, data, size: int) -> None:
-                    info = tarfile.TarInfo(name)
-                    info.size, info.mode = size, 0o644
-                    tout.addfile(info, data)
+            def add(name: str, data, size: int) -> None:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = size, 0o644
+                tout.addfile(info, data)
 
-                add(f"{config_hex}.json", io.BytesIO(config), len(config))
-                for i in missing:
-                    with tempfile.TemporaryFile(dir=out.parent) as layer:
-                        store_layer(root, chains[i], image["layers"][i], layer)
-                        size = layer.tell()
-                        layer.seek(0)
-                        add(names[i], layer, size)
-                body = json.dumps(manifest).encode()
-                add("manifest.json", io.BytesIO(body), len(body))
-            pack.stdin.close()
-            if pack.wait() != 0:
-                raise OSError(f"zstd failed writing {out}")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            add(f"{config_hex}.json", io.BytesIO(config), len(config))
+            for i in missing:
+                with tempfile.TemporaryFile(dir=out.parent) as layer:
+                    store_layer(root, chains[i], image["layers"][i], layer)
+                    size = layer.tell()
+                    layer.seek(0)
+                    add(names[i], layer, size)
+            body = json.dumps(manifest).encode()
+            add("manifest.json", io.BytesIO(body), len(body))
+        pack.stdin.close()
+        if pack.wait() != 0:
+            raise OSError(f"zstd failed writing {out}")
 
 
 def build_delta(image: dict, missing: list[int], out: Path, level: int, known: dict) -> dict:
@@ -253,12 +261,11 @@ def build_delta(image: dict, missing: list[int], out: Path, level: int, known: d
     need = {image["layers"][i] for i in missing}
     drop = set(image["layers"]) - need
     learnt = {}
-    out.parent.mkdir(parents=True, exist_ok=True)
     raw_path = out.with_name(f"{out.name}.tar.{os.getpid()}")
-    tmp = out.with_name(f"{out.name}.part.{os.getpid()}")
     save = subprocess.Popen(["docker", "save", image["ref"]], stdout=subprocess.PIPE)
     try:
         with (
+            _replacing(out) as tmp,
             open(raw_path, "w+b") as raw,
             tarfile.open(fileobj=save.stdout, mode="r|", bufsize=1 << 20) as tin,
         ):
@@ -285,16 +292,14 @@ def build_delta(image: dict, missing: list[int], out: Path, level: int, known: d
             raw.flush()
             raw.seek(0)
             with open(tmp, "wb") as sink:
-                packed = subprocess.run(
-                    ["zstd", "-q", "-T0", f"-{level}", "-c"], stdin=raw, stdout=sink
+                packed = subprocess.run(_zstd(level), stdin=raw, stdout=sink)
+            if save.wait() != 0 or packed.returncode != 0:
+                sys.exit(
+                    f"could not cut {out} from docker save {image['ref']}: is it on this engine?"
                 )
-        if save.wait() != 0 or packed.returncode != 0:
-            sys.exit(f"could not cut {out} from docker save {image['ref']}: is it on this engine?")
-        tmp.replace(out)
     finally:
         save.kill()
         raw_path.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
     return learnt
 
 
@@ -334,7 +339,9 @@ def main() -> None:
     # every archive of image_build's lives in one folder
     names = layer_names(Path(next(iter(images.values()))["archive"])) if images else None
     known = json.loads(names.read_text()) if names and names.exists() else {}
-    store = engine_store()
+    # where the engine's layers are read in place: asked once, and only when a partial
+    # archive is to be written (a run that ships nothing runs no `docker info`)
+    store = cache(engine_store)
     for item in (i for plan in plans.values() for i in plan):
         image = images[item["name"]]
         item["archive"] = out = (
@@ -343,8 +350,9 @@ def main() -> None:
         if item["full"]:
             work[out] = lambda image=image: export_full(image)
         elif not out.exists():
-            work[out] = lambda image=image, item=item, out=out: cut_delta(
-                store, image, item["missing"], out, args.level, known
+            root = store()
+            work[out] = lambda image=image, item=item, out=out, root=root: cut_delta(
+                root, image, item["missing"], out, args.level, known
             )
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         learnt = {
