@@ -22,11 +22,14 @@ breaks the contract with a message naming the model, the problem and the fix.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import math
+import os
 import re
 import sys
+import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -646,14 +649,35 @@ def read_manifest(folder: str | Path = DEFAULT_MODELS_PATH) -> dict:
     return json.loads(path.read_text())
 
 
+def check_key(models_dir: Path, names: Sequence[str], platform_requirements: Sequence[str]) -> str:
+    """What a check's answer depends on: every file of the models folder, the platform's
+    pins, this package's own code, and the Python that imports them (its interpreter, and
+    its site-packages, which a package installed or removed touches)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([list(names), str(models_dir), sys.executable, sys.version]).encode())
+    sources = [Path(models_dir), Path(__file__).parent, *map(Path, platform_requirements)]
+    for source in sources:
+        files = sorted(source.rglob("*")) if source.is_dir() else [source]
+        for path in files:
+            parts = path.relative_to(source).parts if source.is_dir() else ()
+            if path.is_file() and not any(p == "__pycache__" or p.startswith(".") for p in parts):
+                digest.update(f"{path}\0".encode() + path.read_bytes())
+    for folder in sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}):
+        digest.update(f"{folder} {os.stat(folder).st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``check --models-dir DIR [--platform-requirements F ...] NAME ...``: exit 0 and a
-    JSON summary, or 2 and one line per broken model."""
+    """``check --models-dir DIR [--platform-requirements F ...] [--cache FILE] NAME ...``:
+    exit 0 and a JSON summary, or 2 and one line per broken model. With ``--cache``, a
+    check that passed is not run again (importing the models takes a second or more)
+    until something it depends on changes (``check_key``)."""
     parser = argparse.ArgumentParser(prog="python -m modelstore.contract")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check model packages against the contract")
     check.add_argument("--models-dir", required=True)
     check.add_argument("--platform-requirements", action="append", default=[])
+    check.add_argument("--cache", type=Path, help="remember a passed check here, by content")
     check.add_argument("models", nargs="+")
     args = parser.parse_args(argv)
     models_dir = Path(args.models_dir).resolve()
@@ -664,6 +688,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    key = check_key(models_dir, args.models, args.platform_requirements) if args.cache else ""
+    try:
+        cached = json.loads(args.cache.read_text()) if key else {}
+    except (OSError, ValueError):  # none yet, or unreadable: check again and rewrite it
+        cached = {}
+    if key and isinstance(cached, dict) and cached.get("key") == key and "summary" in cached:
+        print(json.dumps(cached["summary"]))
+        return 0
     platform_pins: dict[str, str] = {}
     for req in args.platform_requirements:
         platform_pins.update(read_pins(Path(req)))
@@ -685,6 +717,12 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         return 2
+    if key:
+        args.cache.parent.mkdir(parents=True, exist_ok=True)
+        # written beside, then renamed: a check running at the same time reads all or none
+        partial = args.cache.with_name(f"{args.cache.name}.{os.getpid()}")
+        partial.write_text(json.dumps({"key": key, "summary": summary}) + "\n")
+        partial.replace(args.cache)
     print(json.dumps(summary))
     return 0
 

@@ -75,10 +75,10 @@ def team_models(tmp_path_factory) -> Path:
     return folder
 
 
-def check(models_dir: Path, *names: str) -> subprocess.CompletedProcess:
+def check(models_dir: Path, *names: str, cache: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "modelstore.contract", "check", "--models-dir", str(models_dir),
-         *PLATFORM_PINS, *names],
+         *PLATFORM_PINS, *(["--cache", str(cache)] if cache else []), *names],
         cwd=ROOT / "apps" / "modelstore", capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
@@ -153,6 +153,34 @@ def test_a_missing_package_is_refused(team_models):
     assert proc.returncode == 2
     assert "model 'nowhere': no package at" in proc.stderr
     assert "Fix: create" in proc.stderr
+
+
+def test_a_passed_check_is_not_run_again_until_a_model_changes(team_models, tmp_path):
+    """Preflight's cache (preflight_models_cache): the models are imported again only when
+    something the answer depends on changed; a broken model is never let through."""
+    models, cache, imported = tmp_path / "models", tmp_path / "contract.json", tmp_path / "imported"
+    shutil.copytree(team_models, models)
+    init = models / "energy_use" / "__init__.py"
+    # the package leaves a mark each time it is imported
+    init.write_text(f"open({str(imported)!r}, 'a').write('x')\n" + init.read_text())
+    first = check(models, "sales_forecast", "energy_use", cache=cache)
+    assert first.returncode == 0, first.stderr
+    assert imported.read_text() == "x"
+
+    again = check(models, "sales_forecast", "energy_use", cache=cache)
+    assert (again.returncode, again.stdout) == (0, first.stdout)
+    assert imported.read_text() == "x", "the unchanged models were imported again"
+
+    # a change in a model's file: checked again, and refused
+    init.write_text(init.read_text().replace("def predict(", "def predicted("))
+    broken = check(models, "sales_forecast", "energy_use", cache=cache)
+    assert broken.returncode == 2
+    assert "model 'energy_use': no function predict" in broken.stderr
+    assert imported.read_text() == "xx"
+
+    # another model list is another question
+    other = check(models, "sales_forecast", cache=cache)
+    assert other.returncode == 0, other.stderr
 
 
 def _ship(spark, folder: Path, tmp_path: Path) -> None:
