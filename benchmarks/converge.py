@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def playbook(*args: str) -> tuple[float, dict[str, int]]:
+def playbook(*args: str, tool: str = "ansible-playbook") -> tuple[float, dict[str, int]]:
+    """Seconds and tasks changed per host of one run of the venv's `tool` (exits if it fails)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     start = time.monotonic()
     out = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible-playbook"), *args],
+        [str(ROOT / ".venv/bin" / tool), *args],
         cwd=ROOT,
         env=env,
         text=True,
@@ -39,7 +40,7 @@ def playbook(*args: str) -> tuple[float, dict[str, int]]:
     seconds = time.monotonic() - start
     if out.returncode != 0:
         sys.stdout.write(out.stdout[-4000:])
-        sys.exit(f"ansible-playbook {' '.join(args)} failed (exit {out.returncode})")
+        sys.exit(f"{tool} {' '.join(args)} failed (exit {out.returncode})")
     changed = {h: int(c) for h, _ok, c, _u, _f in RECAP.findall(out.stdout)}
     return seconds, changed
 

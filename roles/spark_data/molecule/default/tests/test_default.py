@@ -43,6 +43,14 @@ def test_a_changed_file_is_copied_again_and_a_removed_one_stays(host, values, pl
     assert host.file(f"{data}/logs/access.log").exists
 
 
+def test_a_file_edited_on_the_host_is_sent_again(host, values, playbook):
+    data, _ = knobs(values)
+    host.run_expect([0], f"echo edited by hand >> {data}/sales.csv")
+    run = playbook("converge.yml")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert host.file(f"{data}/sales.csv").content_string == (SOURCE / "sales.csv").read_text()
+
+
 def test_a_missing_source_is_refused_with_the_fix(playbook):
     run = playbook("converge.yml", "-e", "spark_data_source_dir=/nonexistent/data")
     out = run.stdout + run.stderr
