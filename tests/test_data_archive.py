@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANNER = ROOT / "roles/spark_data/files/data_archive.py"
-FIND = ["-path", "/data/output", "-prune", "-o", "-type", "f", "-printf", "%s %T@ %P\\n"]
+FIND = ["-path", "/data/output", "-prune", "-o", "-type", "f", "-printf", "%s %T@ %m %U %P\\n"]
 
 
 def plan(source: Path, held: dict[str, str], output_dir="/data/output"):
@@ -41,9 +41,12 @@ def plan(source: Path, held: dict[str, str], output_dir="/data/output"):
 def listing(folder: Path) -> str:
     """What the role's `find` prints on a host whose data directory is this folder."""
     args = [a.replace("/data/output", str(folder / "output")) for a in FIND]
-    return subprocess.run(
-        ["find", folder, *args], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run(["find", folder, *args], capture_output=True, text=True, check=True)
+    # On a host, root unpacks and the files keep the archive's owner (0); a test run by
+    # another user owns what it unpacked: read its files as root's.
+    me = str(os.geteuid())
+    lines = [line.split(" ", 4) for line in out.stdout.splitlines()]
+    return "".join(" ".join([s, t, m, "0" if u == me else u, p]) + "\n" for s, t, m, u, p in lines)
 
 
 def unpack(archive: str, folder: Path) -> None:
@@ -95,6 +98,14 @@ def test_only_a_file_of_another_size_or_time_is_sent_and_extra_files_stay(source
     unpack(out["archive"], host)
     assert (host / "notes.txt").exists()
     assert json.loads(plan(source, {"h": listing(host)}).stdout)["hosts"]["h"]["files"] == 0
+
+
+def test_a_file_of_another_mode_or_owner_is_sent_again(source, tmp_path):
+    host = tmp_path / "host"
+    unpack(json.loads(plan(source, {"h": ""}).stdout)["hosts"]["h"]["archive"], host)
+    (host / "sales.csv").chmod(0o666)
+    held = listing(host).replace(" 0 logs/access.log", " 1000 logs/access.log")
+    assert json.loads(plan(source, {"h": held}).stdout)["hosts"]["h"]["files"] == 2
 
 
 def test_a_source_with_files_where_jobs_write_is_refused_with_the_fix(source):

@@ -3,11 +3,12 @@
 
     data_archive.py --source DIR --data-dir PATH --output-dir PATH < held.json > plan.json
 
-Reads on stdin {host: "<size> <mtime> <path>" lines}: what `find -printf '%s %T@ %P\\n'`
-printed on each host under the data directory. A source file is sent to a host that
-holds no file at its path, or one of another size or modification time (rsync's quick
-check; the archive keeps the source's time, so a sent file matches next time). Files a
-host holds that the source does not are left alone.
+Reads on stdin {host: "<size> <mtime> <mode> <uid> <path>" lines}: what
+`find -printf '%s %T@ %m %U %P\\n'` printed on each host under the data directory. A
+source file is sent to a host that holds no file at its path, or one of another size or
+modification time (rsync's quick check; the archive keeps the source's time, so a sent
+file matches next time), or one that is not root's with mode 0644. Files a host holds
+that the source does not are left alone.
 
 Prints {"dir": DIR or null, "hosts": {host: {"archive", "files", "bytes"}}}: hosts
 lacking the same files share one gzip'd tar, written once into a new directory under the
@@ -56,11 +57,13 @@ def source_files(source: Path) -> dict[str, tuple[int, int]]:
 
 
 def held_files(listing: str) -> dict[str, tuple[int, int]]:
-    """A host's `find -printf '%s %T@ %P\\n'` output, as source_files returns."""
+    """A host's `find -printf '%s %T@ %m %U %P\\n'` output, as source_files returns;
+    a file that is not root's with mode 0644 is left out (it is sent again)."""
     held = {}
     for line in listing.splitlines():
-        size, mtime, rel = line.split(" ", 2)
-        held[rel] = (int(size), int(float(mtime)))
+        size, mtime, mode, uid, rel = line.split(" ", 4)
+        if (mode, uid) == ("644", "0"):
+            held[rel] = (int(size), int(float(mtime)))
     return held
 
 

@@ -43,12 +43,18 @@ def test_a_changed_file_is_copied_again_and_a_removed_one_stays(host, values, pl
     assert host.file(f"{data}/logs/access.log").exists
 
 
-def test_a_file_edited_on_the_host_is_sent_again(host, values, playbook):
+def test_a_file_edited_or_opened_up_on_the_host_is_sent_again(host, values, playbook):
     data, _ = knobs(values)
     host.run_expect([0], f"echo edited by hand >> {data}/sales.csv")
+    (SOURCE / "logs").mkdir(exist_ok=True)
+    (SOURCE / "logs/error.log").write_text("oops\n")
+    assert playbook("converge.yml").returncode == 0
+    host.run_expect([0], f"chmod 0666 {data}/logs/error.log && chown 1234 {data}/logs/error.log")
     run = playbook("converge.yml")
     assert run.returncode == 0, run.stdout + run.stderr
     assert host.file(f"{data}/sales.csv").content_string == (SOURCE / "sales.csv").read_text()
+    restored = host.file(f"{data}/logs/error.log")
+    assert (restored.user, restored.mode) == ("root", 0o644)
 
 
 def test_a_missing_source_is_refused_with_the_fix(playbook):
