@@ -12,10 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANNER = ROOT / "roles/spark_data/files/data_archive.py"
-FIND = ["-path", "/data/output", "-prune", "-o", "-type", "f", "-printf", "%s %T@ %m %U %P\\n"]
+# The role's own `find` (roles/spark_data/tasks/main.yml), its values filled in per test.
+FIND = next(
+    task["ansible.builtin.command"]["argv"]
+    for task in yaml.safe_load((ROOT / "roles/spark_data/tasks/main.yml").read_text())
+    if task["name"] == "Read the files this host holds"
+)
 
 
 def plan(source: Path, held: dict[str, str], output_dir="/data/output"):
@@ -40,8 +46,12 @@ def plan(source: Path, held: dict[str, str], output_dir="/data/output"):
 
 def listing(folder: Path) -> str:
     """What the role's `find` prints on a host whose data directory is this folder."""
-    args = [a.replace("/data/output", str(folder / "output")) for a in FIND]
-    out = subprocess.run(["find", folder, *args], capture_output=True, text=True, check=True)
+    values = {
+        "{{ spark_data_dir }}": str(folder),
+        "{{ _spark_data_output_path }}": str(folder / "output"),
+    }
+    argv = [values.get(arg, arg) for arg in FIND]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
     # On a host, root unpacks and the files keep the archive's owner (0); a test run by
     # another user owns what it unpacked: read its files as root's.
     me = str(os.geteuid())

@@ -34,6 +34,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 PREFIX = "analytics-platform-data-"
+FILE_MODE, DIR_MODE, OWNER = 0o644, 0o755, 0  # every member, whatever the source's
 STALE = 24 * 3600
 
 
@@ -62,7 +63,7 @@ def held_files(listing: str) -> dict[str, tuple[int, int]]:
     held = {}
     for line in listing.splitlines():
         size, mtime, mode, uid, rel = line.split(" ", 4)
-        if (mode, uid) == ("644", "0"):
+        if (int(mode, 8), int(uid)) == (FILE_MODE, OWNER):
             held[rel] = (int(size), int(float(mtime)))
     return held
 
@@ -74,12 +75,13 @@ def pack(source: Path, wanted: dict[str, tuple[int, int]], out: Path) -> None:
     with tarfile.open(partial, "w:gz", format=tarfile.GNU_FORMAT, compresslevel=6) as tar:
         for rel in dirs:
             info = tarfile.TarInfo(rel)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, DIR_MODE, int(time.time())
+            info.uid = info.gid = OWNER
             tar.addfile(info)
         for rel in sorted(wanted):
             info = tarfile.TarInfo(rel)
             info.size, info.mtime = wanted[rel]
-            info.mode = 0o644
+            info.mode, info.uid, info.gid = FILE_MODE, OWNER, OWNER
             with open(source / rel, "rb") as f:
                 tar.addfile(info, f)
     partial.rename(out)
