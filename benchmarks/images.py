@@ -41,6 +41,20 @@ CACHE = Path(os.environ.get("ANALYTICS_PLATFORM_CACHE", Path.home() / ".cache/an
 INVENTORY = ROOT / "inventory/lab"
 # A small pure-Python package none of the images has: a requirement change for real.
 NEW_PIN = "termcolor==2.5.0"
+# Actions that run on the controller alone: every other task result (each loop item) is
+# a module run on the host, the work a run does whatever this machine's speed (a template
+# or a copy counts once, though Ansible runs two modules for it).
+CONTROLLER_ONLY = {
+    "assert",
+    "debug",
+    "fail",
+    "include_role",
+    "include_tasks",
+    "include_vars",
+    "meta",
+    "set_fact",
+    "validate_argument_spec",
+}
 
 
 def mb(n: float) -> str:
@@ -73,17 +87,28 @@ def seconds(duration: dict) -> float:
     return (end - start).total_seconds()
 
 
+def reference_loop() -> float:
+    """Wall seconds of a fixed pure-Python loop: this machine's speed at the moment. It
+    varies by a third within minutes on a shared VM, so it is printed beside each time."""
+    start, total = time.perf_counter(), 0
+    for i in range(5_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
 def deploy(
     playbook: str, *extra: str, strategy: str = "linear"
 ) -> tuple[float, dict[str, list[dict]], dict]:
     """Run a playbook; returns its wall time, what each host was shipped, and where
     the time went (seconds per stage, and the slowest tasks)."""
+    loop_s = reference_loop()
     start = time.monotonic()
     res = ansible("ansible-playbook", playbook, *extra, json_out=True, strategy=strategy)
     took = time.monotonic() - start
     shipped: dict[str, list[dict]] = {}
     stages: dict[str, float] = {}
     tasks: list[tuple[float, str]] = []
+    runs: dict[str, int] = {}
     # the JSON document, whatever the other callbacks (profile_tasks) print around it
     begin = res.stdout.index("{\n")
     for play in json.JSONDecoder().raw_decode(res.stdout[begin:])[0]["plays"]:
@@ -93,10 +118,15 @@ def deploy(
         for task in play["tasks"]:
             tasks.append((seconds(task["task"]["duration"]), f"{stage}: {task['task']['name']}"))
             for host, result in task["hosts"].items():
+                action = result.get("action", "").split(".")[-1]
+                if not result.get("skipped") and action not in CONTROLLER_ONLY:
+                    items = [i for i in result.get("results", [result]) if not i.get("skipped")]
+                    runs[host] = runs.get(host, 0) + len(items)
                 facts = result.get("ansible_facts", {})
                 if "image_ship_shipped" in facts:
                     shipped[host] = facts["image_ship_shipped"]
-    return took, shipped, {"stages": stages, "tasks": sorted(tasks, reverse=True)[:8]}
+    spent = {"stages": stages, "tasks": sorted(tasks, reverse=True)[:8], "runs": runs}
+    return took, shipped, spent | {"loop": loop_s}
 
 
 def report(label: str, took: float, shipped: dict[str, list[dict]], spent: dict) -> None:
@@ -110,6 +140,12 @@ def report(label: str, took: float, shipped: dict[str, list[dict]], spent: dict)
         )
     )
     print(f"  slowest {tasks} tasks: " + "; ".join(f"{t} {s:.1f}" for s, t in spent["tasks"]))
+    runs = spent["runs"]
+    print(
+        f"  module runs: {sum(runs.values())} ("
+        + ", ".join(f"{h} {n}" for h, n in sorted(runs.items()))
+        + f"); reference loop just before: {spent['loop']:.2f} s"
+    )
     for host, items in sorted(shipped.items()):
         what = (
             ", ".join(
