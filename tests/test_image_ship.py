@@ -277,8 +277,7 @@ def test_prune_keeps_what_a_container_uses_and_only_touches_platform_tags():
         _image("sha256:v3", ["analytics-platform/serving:3"], 300),
         _image("sha256:v4", ["analytics-platform/serving:4"], 400),
     ]
-    used = [{"ImageID": "sha256:v2"}]
-    assert stale(images, used, BUILT, 2) == ["analytics-platform/serving:1"]
+    assert stale(images, ["sha256:v2"], BUILT, 2) == ["analytics-platform/serving:1"]
 
 
 def test_prune_never_counts_or_removes_a_tag_made_by_hand():
@@ -310,6 +309,40 @@ def test_prune_keeps_the_deployed_version_even_when_older():
     ]
     built = {"serving": {"repo": "analytics-platform/serving", "id": "sha256:v1"}}
     assert stale(images, [], built, 2) == ["analytics-platform/serving:2"]
+
+
+def test_prune_counts_the_deployed_version_before_it_is_loaded():
+    # a host is read before its images are shipped: v4 is on its way, so v3 is the previous
+    # one and v2 goes. docker image inspect gives the age as RFC 3339 (nanoseconds).
+    images = [
+        _image(
+            f"sha256:v{i}",
+            [f"analytics-platform/serving:{i}"],
+            f"2026-11-0{i}T10:00:00.5{i}0000001Z",
+        )
+        for i in (1, 2, 3)
+    ]
+    assert stale(images, [], BUILT, 2) == [
+        "analytics-platform/serving:1",
+        "analytics-platform/serving:2",
+    ]
+    assert stale(images, ["sha256:v1"], BUILT, 2) == ["analytics-platform/serving:2"]
+
+
+def test_prune_never_removes_the_deployed_tag_held_on_an_older_build():
+    # the controller built content 3 again (same tag, new ID v3b): the host still holds
+    # the tag on v3, and the load moves it to v3b. Removing the tag would remove v3b.
+    images = [
+        _image(f"sha256:v{i}", [f"analytics-platform/serving:{i}"], i * 100) for i in (1, 2, 3)
+    ]
+    built = {
+        "serving": {
+            "repo": "analytics-platform/serving",
+            "ref": "analytics-platform/serving:3",
+            "id": "sha256:v3b",
+        }
+    }
+    assert stale(images, [], built, 2) == ["analytics-platform/serving:1"]
 
 
 @pytest.fixture(scope="module")

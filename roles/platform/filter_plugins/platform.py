@@ -3,6 +3,7 @@
 import ipaddress
 import json
 import socket
+from datetime import datetime
 
 from ansible.errors import AnsibleFilterError
 
@@ -116,24 +117,42 @@ def platform_pgpass(fields):
     return ":".join(str(f).replace("\\", "\\\\").replace(":", "\\:") for f in fields)
 
 
+def _id(image):
+    return image.get("Id", image.get("id"))
+
+
+def _created(image):
+    """An image's creation time as a number: docker_host_info gives seconds, `docker image
+    inspect` an RFC 3339 string."""
+    value = image.get("Created", 0)
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).timestamp()
+    return value
+
+
 def platform_stale_images(images, containers, built, keep, label):
     """Tags to remove so that each platform image keeps `keep` versions on an engine.
 
     The one rule of image_ship's prune (on each host) and image_build's (on the
-    controller). images: the engine's images (docker_host_info, verbose); containers: its
-    containers, stopped ones too; built: image_build's result {name: {repo, id, ...}};
-    label: the label image_build sets to each image's content tag (platform_version_label).
+    controller). images: the engine's images, as docker_host_info (verbose) shows them (Id,
+    RepoTags, Labels, Created) or as image_ship reads them (id, and the others as `docker
+    image inspect` shows them: Created in RFC 3339); containers: the IDs of the
+    images its containers use, stopped ones too; built: image_build's result {name: {repo,
+    id, ...}}; label: the label image_build sets to each image's content tag
+    (platform_version_label).
 
     A version is a tag the platform made: in the image's repository, equal to the image's
     label. A tag made by hand (serving:my-fix, FROM a platform image, inherits the label
     but not its value) is neither a version nor ever removed, and nor is any image outside
     a platform repository. Per image, the version being deployed (built[name].id) and the
     newest others up to `keep` in total stay (the previous one is what a rollback runs),
-    and so does any version a container uses. keep 0 keeps every version.
+    and so does any version a container uses. The version being deployed counts even when
+    the engine does not hold it yet (a host is read before its images are shipped), and its
+    tag is never removed. keep 0 keeps every version.
     """
     if int(keep) <= 0:
         return []
-    used = {c.get("ImageID") for c in containers}
+    used = set(containers)
     stale = []
     for entry in built.values():
         versions = []
@@ -141,10 +160,12 @@ def platform_stale_images(images, containers, built, keep, label):
             made = f"{entry['repo']}:{(image.get('Labels') or {}).get(label)}"
             if made in (image.get("RepoTags") or []):
                 versions.append((image, made))
-        versions.sort(
-            key=lambda v: (v[0]["Id"] == entry["id"], v[0].get("Created", 0)), reverse=True
-        )
-        stale += [made for image, made in versions[int(keep) :] if image["Id"] not in used]
+        # the deployed version: its ID, or its tag (a host read before the load may hold
+        # the tag on an older build of the same content, which the load moves to this one)
+        deployed = [v for v in versions if _id(v[0]) == entry["id"] or v[1] == entry.get("ref")]
+        others = [v for v in versions if v not in deployed]
+        others.sort(key=lambda v: _created(v[0]), reverse=True)
+        stale += [made for image, made in others[int(keep) - 1 :] if _id(image) not in used]
     return sorted(stale)
 
 
