@@ -2,13 +2,24 @@
 
 A *version* is one training run of one model (a package of the models directory, see
 ``contract``): its parameters, its summary metrics and one fitted object per scope.
-``publish_version`` writes the version row, every scope row and flips the ``published``
-flag in ONE transaction, so readers (who only look at published versions)
-see either the complete version or nothing. Publishing also prunes old versions so that
-at most ``keep`` published versions of that model remain.
+Readers only look at published versions, so they see a complete version or nothing:
 
-Models are stored as joblib pickles. Unpickling runs code: only point readers at a store
-that only trusted writers (the training job) can write to.
+- a training run *stages* a version (``stage_version``: an unpublished row), its
+  executors write the scope rows in batches as they fit them (``write_scopes``, from any
+  process, idempotent so a retried task rewrites its rows), and the driver makes the
+  whole version visible at once (``publish_staged``) or removes it (``discard_version``);
+- ``publish_version`` does the three in one transaction (small versions, tests).
+
+Publishing then prunes old versions so that at most ``keep`` published versions of that
+model remain (in a transaction of its own: readers never wait for it).
+
+Serving reads a version's metadata (``latest_versions``) and loads the scopes it needs
+when it needs them (``load_scopes``, one query for any number of scopes); ``list_scopes``
+pages through a version's scopes.
+
+Models are stored as joblib pickles, zlib-compressed (``dumps_model``). Unpickling runs
+code: only point readers at a store that only trusted writers (the training job) can
+write to.
 
 The DSN comes from the ``dsn`` argument or else from the ``MODEL_STORE_DSN`` environment
 variable (any libpq connection string or URI).
@@ -33,6 +44,12 @@ from psycopg.types.json import Jsonb
 DSN_ENV = "MODEL_STORE_DSN"
 DEFAULT_KEEP = 5
 CONNECT_TIMEOUT = 5
+# zlib level of the stored pickles (fitted arrays of floats shrink by a third to a half;
+# level 1 costs about as much CPU as the pickling itself). joblib.load detects it.
+COMPRESS_LEVEL = 1
+# A staged version older than this (its run died without discarding it) is removed by
+# the next publish of that model.
+STALE_STAGED_HOURS = 24
 
 # Arbitrary but fixed keys for pg_advisory_xact_lock: serialise schema creation and
 # publishers (so version ids are ordered like commits and pruning never races).
@@ -96,10 +113,10 @@ def ensure_schema(conn) -> None:
         conn.execute(schema_sql())
 
 
-def dumps_model(model: Any) -> bytes:
-    """Serialise a model with joblib."""
+def dumps_model(model: Any, compress: int = COMPRESS_LEVEL) -> bytes:
+    """Serialise a model with joblib (zlib at ``compress``; 0: plain pickle)."""
     buf = io.BytesIO()
-    joblib.dump(model, buf)
+    joblib.dump(model, buf, compress=("zlib", compress) if compress else 0)
     return buf.getvalue()
 
 
@@ -155,6 +172,163 @@ def _model_bytes(model: Any) -> bytes:
     return dumps_model(model)
 
 
+def _check_model_name(model: Any) -> None:
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"a version needs the name of its model, got {model!r}")
+
+
+def _check_keep(keep: Any) -> int:
+    if keep is None or int(keep) < 1:
+        raise ValueError(f"keep must be at least 1, got {keep!r}")
+    return int(keep)
+
+
+def _insert_version(conn, model: str, params: Mapping[str, Any]) -> int:
+    row = conn.execute(
+        "INSERT INTO model_versions (model, params) VALUES (%s, %s) RETURNING id",
+        (model, _jsonb(params)),
+    ).fetchone()
+    return int(row[0])
+
+
+def _write_rows(conn, version_id: int, rows: Iterable[tuple[Any, Any, Mapping | None]]) -> int:
+    """Upsert scope rows (scope, model or its bytes, metrics) of one version; returns
+    how many were written. A scope written again (a retried task) replaces its row."""
+    rows = list(rows)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO scope_models (version_id, scope, model, metrics) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (version_id, scope) DO UPDATE"
+            " SET model = EXCLUDED.model, metrics = EXCLUDED.metrics",
+            [
+                (version_id, str(scope), _model_bytes(fitted), _jsonb(metrics))
+                for scope, fitted, metrics in rows
+            ],
+        )
+    return len(rows)
+
+
+def _make_visible(
+    conn, version_id: int, model: str, summary: Mapping[str, Any] | None, names=None
+) -> int:
+    """Flip ``published`` on a staged version (in the caller's transaction); returns its
+    scope count. The summary defaults to the mean/max of its scopes' numeric metrics
+    (those in ``names`` only, when given), computed by the store."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
+    found = conn.execute(
+        "SELECT model, published FROM model_versions WHERE id = %s FOR UPDATE", (version_id,)
+    ).fetchone()
+    if found is None or found[0] != model:
+        raise VersionNotFound(f"no staged version {version_id} of model {model!r}")
+    if found[1]:
+        raise ValueError(f"version {version_id} of model {model!r} is published already")
+    count = conn.execute(
+        "SELECT count(*) FROM scope_models WHERE version_id = %s", (version_id,)
+    ).fetchone()[0]
+    if not count:
+        raise ValueError("a version needs at least one scope model; got none")
+    if summary is None:
+        # summarize_metrics in SQL: a million scopes' metrics never leave the store.
+        summary = {}
+        for key, mean, top in conn.execute(
+            "SELECT m.key, avg(m.value::float8), max(m.value::float8)"
+            " FROM scope_models s, jsonb_each(s.metrics) m"
+            " WHERE s.version_id = %s AND jsonb_typeof(m.value) = 'number'"
+            " GROUP BY m.key ORDER BY m.key",
+            (version_id,),
+        ):
+            if names is None or key in names:
+                summary[f"{key}_mean"], summary[f"{key}_max"] = float(mean), float(top)
+    conn.execute(
+        "UPDATE model_versions SET metrics = %s, scope_count = %s, published = true,"
+        " published_at = now() WHERE id = %s",
+        (_jsonb(summary), int(count), version_id),
+    )
+    return int(count)
+
+
+def _prune(dsn: str | None, model: str, keep: int) -> None:
+    """Remove published versions of ``model`` beyond the newest ``keep``, and staged ones
+    older than STALE_STAGED_HOURS. A transaction of its own, after the publish: readers
+    never wait for it (a reader in the middle of a pruned version keeps its snapshot)."""
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
+        conn.execute(
+            "DELETE FROM model_versions WHERE model = %s AND id IN ("
+            " SELECT id FROM model_versions WHERE published AND model = %s"
+            " ORDER BY id DESC OFFSET %s)"
+            " OR (model = %s AND NOT published"
+            "     AND created < now() - make_interval(hours => %s))",
+            (model, model, keep, model, STALE_STAGED_HOURS),
+        )
+
+
+def stage_version(dsn: str | None, params: Mapping[str, Any], *, model: str) -> int:
+    """A new, unpublished version of ``model`` (its id): ``write_scopes`` fills it,
+    ``publish_staged`` makes it visible, ``discard_version`` removes it."""
+    _check_model_name(model)
+    with connect(dsn) as conn:
+        ensure_schema(conn)
+        with conn.transaction():
+            return _insert_version(conn, model, params)
+
+
+def write_scopes(
+    dsn: str | None, version_id: int, rows: Iterable[tuple[Any, Any, Mapping | None]], conn=None
+) -> int:
+    """Write scope rows ``(scope, model or its bytes, metrics)`` into a staged version, in
+    one transaction (an executor calls it once per batch). Idempotent per scope. Pass an
+    open ``conn`` to reuse it across batches. Returns the number of rows written."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    if conn is not None:
+        with conn.transaction():
+            return _write_rows(conn, version_id, rows)
+    with connect(dsn) as own, own.transaction():
+        return _write_rows(own, version_id, rows)
+
+
+def publish_staged(
+    dsn: str | None,
+    version_id: int,
+    *,
+    model: str,
+    keep: int = DEFAULT_KEEP,
+    metrics: Mapping[str, Any] | None = None,
+    expected_scopes: int | None = None,
+    summary_of=None,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    """Make a staged version visible at once, then prune. With ``expected_scopes``, a
+    version that holds another number of scopes is refused (nothing becomes visible).
+    ``metrics`` (summary) defaults to the mean and max of the scopes' numeric metrics
+    (of the names in ``summary_of`` only, when given); ``params`` replace the staged
+    ones (what the run learnt while training: rows, counts). Returns the version id."""
+    _check_model_name(model)
+    keep = _check_keep(keep)
+    with connect(dsn) as conn, conn.transaction():
+        if params is not None:
+            conn.execute(
+                "UPDATE model_versions SET params = %s WHERE id = %s AND NOT published",
+                (_jsonb(params), version_id),
+            )
+        count = _make_visible(conn, version_id, model, metrics, summary_of)
+        if expected_scopes is not None and count != int(expected_scopes):
+            raise ValueError(
+                f"version {version_id} holds {count} scope models, the run trained "
+                f"{expected_scopes}: not published"
+            )
+    _prune(dsn, model, keep)
+    return version_id
+
+
+def discard_version(dsn: str | None, version_id: int) -> None:
+    """Remove a staged (unpublished) version and its rows; a published one is kept."""
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("DELETE FROM model_versions WHERE id = %s AND NOT published", (version_id,))
+
+
 def publish_version(
     dsn: str | None,
     params: Mapping[str, Any],
@@ -164,57 +338,26 @@ def publish_version(
     *,
     model: str,
 ) -> int:
-    """Publish one version of ``model`` atomically and prune that model to its newest
-    ``keep`` versions (other models are untouched); returns the version id.
+    """Stage, write and publish a version of ``model`` in ONE transaction, then prune
+    that model to its newest ``keep`` versions; returns the version id.
 
-    ``models`` maps scope -> (model_bytes, per-scope metrics). Model values that are not
-    bytes are serialised with joblib. ``metrics`` (summary) defaults to the mean and max
-    of every numeric per-scope metric. Nothing is visible to readers unless every scope
-    was written: on any error the transaction rolls back and the store is unchanged.
+    ``models`` maps scope -> (model or its bytes, per-scope metrics). ``metrics``
+    (summary) defaults to the mean and max of every numeric per-scope metric. On any
+    error nothing is visible and the store is unchanged.
     """
-    if not isinstance(model, str) or not model:
-        raise ValueError(f"a version needs the name of its model, got {model!r}")
-    if keep is None or int(keep) < 1:
-        raise ValueError(f"keep must be at least 1, got {keep!r}")
-    keep = int(keep)
+    _check_model_name(model)
+    keep = _check_keep(keep)
+    keys = [str(scope) for scope in models]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"scope {dup!r} appears twice in the models")
     with connect(dsn) as conn:
         ensure_schema(conn)
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
-            row = conn.execute(
-                "INSERT INTO model_versions (model, params) VALUES (%s, %s) RETURNING id",
-                (model, _jsonb(params)),
-            ).fetchone()
-            version_id = int(row[0])
-            seen: set[str] = set()
-            scope_metrics: list[Mapping[str, Any]] = []
-            with conn.cursor() as cur:
-                for scope, value in models.items():
-                    key = str(scope)
-                    if key in seen:
-                        raise ValueError(f"scope {key!r} appears twice in the models")
-                    seen.add(key)
-                    fitted, fitted_metrics = value
-                    scope_metrics.append(fitted_metrics or {})
-                    cur.execute(
-                        "INSERT INTO scope_models (version_id, scope, model, metrics)"
-                        " VALUES (%s, %s, %s, %s)",
-                        (version_id, key, _model_bytes(fitted), _jsonb(fitted_metrics)),
-                    )
-            if not seen:
-                raise ValueError("a version needs at least one scope model; got none")
-            summary = dict(metrics) if metrics is not None else summarize_metrics(scope_metrics)
-            conn.execute(
-                "UPDATE model_versions SET metrics = %s, scope_count = %s, published = true,"
-                " published_at = now() WHERE id = %s",
-                (_jsonb(summary), len(seen), version_id),
-            )
-            conn.execute(
-                "DELETE FROM model_versions WHERE id IN ("
-                " SELECT id FROM model_versions WHERE published AND model = %s"
-                " ORDER BY id DESC OFFSET %s)",
-                (model, keep),
-            )
+            version_id = _insert_version(conn, model, params)
+            _write_rows(conn, version_id, ((s, f, m) for s, (f, m) in models.items()))
+            _make_visible(conn, version_id, model, metrics)
+    _prune(dsn, model, keep)
     return version_id
 
 
@@ -269,7 +412,9 @@ def list_versions(dsn: str | None = None, model: str | None = None) -> list[dict
     ]  # fmt: skip
 
 
-def _published_rows(dsn: str | None, version_id: int, columns: str) -> list[tuple]:
+def _published_rows(
+    dsn: str | None, version_id: int, columns: str, clause: str = "ORDER BY scope", args=()
+) -> list[tuple]:
     """Rows of scope_models of a published version; VersionNotFound if there is none."""
     with connect(dsn) as conn:
         try:
@@ -281,8 +426,8 @@ def _published_rows(dsn: str | None, version_id: int, columns: str) -> list[tupl
                 ).fetchone()
                 rows = (
                     conn.execute(
-                        f"SELECT {columns} FROM scope_models WHERE version_id = %s ORDER BY scope",
-                        (version_id,),
+                        f"SELECT {columns} FROM scope_models WHERE version_id = %s {clause}",
+                        (version_id, *args),
                     ).fetchall()
                     if found
                     else []
@@ -312,6 +457,59 @@ def load_scope_metrics(dsn: str | None, version_id: int) -> dict[str, dict]:
     """{scope: metrics} of a published version."""
     rows = _published_rows(dsn, version_id, "scope, metrics")
     return {scope: metrics or {} for scope, metrics in rows}
+
+
+def load_scopes(
+    dsn: str | None, version_id: int, scopes: Iterable[str], conn=None
+) -> dict[str, bytes]:
+    """{scope: model bytes} of the given scopes of a published version, in one query
+    (a scope the version lacks is absent from the answer). VersionNotFound when the
+    version is not published (pruned); StoreUnavailable when the store does not answer.
+    Pass an open ``conn`` (autocommit) to reuse it: what serving does on a cache miss."""
+    wanted = sorted({str(s) for s in scopes})
+    query = (
+        "SELECT s.scope, s.model FROM model_versions v"
+        " JOIN scope_models s ON s.version_id = v.id"
+        " WHERE v.id = %s AND v.published AND s.scope = ANY(%s)"
+    )
+    try:
+        if conn is None:
+            with connect(dsn) as own:
+                rows = own.execute(query, (version_id, wanted)).fetchall()
+                found = rows or _is_published(own, version_id)
+        else:
+            rows = conn.execute(query, (version_id, wanted)).fetchall()
+            found = rows or _is_published(conn, version_id)
+    except pg_errors.UndefinedTable:
+        rows, found = [], False
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"model store query failed: {_first_line(exc)}") from exc
+    if not found:
+        raise VersionNotFound(f"model version {version_id} is not published (or was pruned)")
+    return {scope: bytes(model) for scope, model in rows}
+
+
+def _is_published(conn, version_id: int) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM model_versions WHERE id = %s AND published", (version_id,)
+        ).fetchone()
+    )
+
+
+def list_scopes(
+    dsn: str | None, version_id: int, after: str | None = None, limit: int = 100
+) -> list[tuple[str, dict]]:
+    """One page of a published version's scopes, in the store's order (text): up to
+    ``limit`` (scope, metrics) after the scope ``after``. VersionNotFound if none."""
+    rows = _published_rows(
+        dsn,
+        version_id,
+        "scope, metrics",
+        "AND (%s::text IS NULL OR scope > %s) ORDER BY scope LIMIT %s",
+        (after, after, int(limit)),
+    )
+    return [(scope, metrics or {}) for scope, metrics in rows]
 
 
 def _first_line(exc: BaseException) -> str:

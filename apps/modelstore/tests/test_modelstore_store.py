@@ -154,7 +154,7 @@ def test_a_version_pickled_before_the_model_contract_still_loads():
     pipeline = sales_forecast.build_model().fit(days, [float(i % 7 + i / 10) for i in range(28)])
     DateFeatures.__module__ = "modelstore.features"  # as the class was named then
     try:
-        blob = modelstore.dumps_model(pipeline)
+        blob = modelstore.dumps_model(pipeline, compress=0)  # as they were stored then
     finally:
         DateFeatures.__module__ = "sales_forecast.features"
     assert b"modelstore.features" in blob and b"sales_forecast.features" not in blob
@@ -162,3 +162,84 @@ def test_a_version_pickled_before_the_model_contract_still_loads():
     assert isinstance(loaded.named_steps["features"], DateFeatures)
     ahead = pd.DataFrame({"date": ["2024-02-05", "2024-02-06"]})
     assert list(loaded.predict(ahead)) == list(pipeline.predict(ahead))
+
+
+def _rows(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_a_staged_version_is_invisible_until_published(store_dsn):
+    """Executors write scope rows into a staged version in batches (a retried batch
+    rewrites its rows); readers see nothing until the publish makes all of it visible."""
+    vid = modelstore.stage_version(store_dsn, {"run": 1}, model="m")
+    blob = modelstore.dumps_model(_model(3.0))
+    assert modelstore.write_scopes(store_dsn, vid, [("a", blob, {"mae": 1.0})]) == 1
+    with modelstore.connect(store_dsn) as conn:  # a second task, one connection per batch
+        modelstore.write_scopes(None, vid, [("b", blob, {"mae": 3.0})], conn=conn)
+        modelstore.write_scopes(None, vid, [("b", blob, {"mae": 3.0})], conn=conn)  # retried
+    assert modelstore.latest_version(store_dsn, "m") is None
+    with pytest.raises(modelstore.VersionNotFound):
+        modelstore.load_scopes(store_dsn, vid, ["a"])
+    with pytest.raises(ValueError, match="holds 2 scope models, the run trained 3"):
+        modelstore.publish_staged(store_dsn, vid, model="m", expected_scopes=3)
+    assert modelstore.latest_version(store_dsn, "m") is None
+    modelstore.publish_staged(store_dsn, vid, model="m", expected_scopes=2, params={"rows": 9})
+    info = modelstore.latest_version(store_dsn, "m")
+    assert (info.id, info.params, info.metrics) == (
+        vid,
+        {"rows": 9},
+        {"mae_mean": 2.0, "mae_max": 3.0},
+    )
+    loaded = modelstore.load_scopes(store_dsn, vid, ["a", "b", "nope"])
+    assert sorted(loaded) == ["a", "b"]
+    assert modelstore.loads_model(loaded["a"]).predict([[1.0]])[0] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="published already"):
+        modelstore.publish_staged(store_dsn, vid, model="m")
+
+
+def test_a_discarded_version_leaves_no_row(store_dsn):
+    vid = modelstore.stage_version(store_dsn, {}, model="m")
+    modelstore.write_scopes(store_dsn, vid, [(str(i), b"x", {}) for i in range(50)])
+    modelstore.discard_version(store_dsn, vid)
+    assert (_rows(store_dsn, "model_versions"), _rows(store_dsn, "scope_models")) == (0, 0)
+    with pytest.raises(modelstore.VersionNotFound):
+        modelstore.publish_staged(store_dsn, vid, model="m")
+
+
+def test_a_stale_staged_version_is_removed_by_the_next_publish(store_dsn):
+    old = modelstore.stage_version(store_dsn, {}, model="m")
+    modelstore.write_scopes(store_dsn, old, [("a", b"x", {})])
+    fresh = modelstore.stage_version(store_dsn, {}, model="m")  # a run still going
+    with psycopg.connect(store_dsn) as conn:
+        conn.execute("UPDATE model_versions SET created = now() - interval '2 days' WHERE id = %s",
+                     (old,))  # fmt: skip
+    modelstore.publish_version(store_dsn, {}, {"a": (_model(), {})}, model="m")
+    with psycopg.connect(store_dsn) as conn:
+        ids = {r[0] for r in conn.execute("SELECT id FROM model_versions WHERE NOT published")}
+    assert ids == {fresh}
+
+
+def test_scopes_page_through_a_version(store_dsn):
+    models = {f"s{i:03d}": (b"x", {"i": i}) for i in range(250)}
+    vid = modelstore.publish_version(store_dsn, {}, models, model="m")
+    seen, after = [], None
+    while True:
+        page = modelstore.list_scopes(store_dsn, vid, after=after, limit=100)
+        if not page:
+            break
+        assert len(page) <= 100
+        seen += page
+        after = page[-1][0]
+    assert [s for s, _ in seen] == sorted(models)
+    assert seen[7] == ("s007", {"i": 7})
+
+
+def test_stored_models_are_compressed_and_old_plain_pickles_load():
+    import numpy as np
+
+    fitted = {"weights": np.zeros(100_000)}
+    packed, plain = modelstore.dumps_model(fitted), modelstore.dumps_model(fitted, compress=0)
+    assert len(packed) * 20 < len(plain)
+    for blob in (packed, plain):
+        assert modelstore.loads_model(blob)["weights"].shape == (100_000,)

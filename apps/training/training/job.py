@@ -18,9 +18,10 @@ from pathlib import Path
 
 import modelstore
 import psycopg
+from pyspark.sql import functions as F
 
 from .args import Config, UsageError, parse_args
-from .model import train_scopes
+from .model import MEMORY_FIX, StoreSink, train_scopes
 from .sources import (
     InputError,
     filter_scopes,
@@ -39,10 +40,18 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TRAINING, EXIT_STORE = 0, 1, 2, 3, 4
 log = logging.getLogger("training")
 
 
+MAX_REPORTED = 50  # failed scopes the driver fetches and prints
+
+
 class TrainingFailed(RuntimeError):
-    def __init__(self, failures: dict[str, str]):
+    def __init__(self, failures: dict[str, str], count: int | None = None):
         self.failures = failures
-        super().__init__(f"{len(failures)} scope(s) failed to train")
+        self.count = count or len(failures)
+        super().__init__(f"{self.count} scope(s) failed to train")
+
+
+class TrainingError(RuntimeError):
+    """The training job itself failed (not a scope's fit); the message names the fix."""
 
 
 def emit_result(result: dict, stream=None) -> None:
@@ -128,9 +137,42 @@ def load_input(spark, config: Config):
     return rows.where("scope IS NOT NULL"), sorted(present)
 
 
+def executor_dsn(dsn: str) -> str:
+    """The store's DSN for the executors: with the password the driver logged in with.
+
+    On the cluster the writer's password is in a file only the driver's container holds
+    (PGPASSFILE); the executors get it inside the task (Spark's authenticated RPC), never
+    in an environment, a command line or a log."""
+    from psycopg.conninfo import make_conninfo
+
+    with modelstore.connect(dsn) as conn:
+        password = conn.info.password
+    return make_conninfo(modelstore.resolve_dsn(dsn), password=password) if password else dsn
+
+
+def _job_failure(exc: Exception) -> TrainingError | None:
+    """A clear TrainingError for what Spark reports when an executor ran out of memory or
+    its Python worker died; None for anything else."""
+    text = str(exc)
+    if "OutOfMemoryError" in text or "MemoryError" in text:
+        what = "an executor ran out of memory"
+    elif "Python worker exited unexpectedly" in text or "exited with code 137" in text:
+        what = "a Python worker died (killed for memory, most likely)"
+    else:
+        return None
+    return TrainingError(
+        f"{what} while training: one scope's rows or fitted model do not fit in an "
+        f"executor's memory. Fix: {MEMORY_FIX}"
+    )
+
+
 def run(spark, config: Config, started: float | None = None) -> dict:
     """Train and publish; returns the result dict. Raises InputError, TrainingFailed,
-    modelstore.StoreError."""
+    TrainingError, modelstore.StoreError.
+
+    The version is staged first; the executors write each fitted object into it as they
+    train; it becomes visible only once every scope is in, and is removed on any failure.
+    The driver holds counts, never the fitted objects."""
     started = started or time.monotonic()
     model = config.model
     rows, scopes = load_input(spark, config)
@@ -144,27 +186,8 @@ def run(spark, config: Config, started: float | None = None) -> dict:
         config.source.describe(),
         partitions,
     )
-    results = train_scopes(rows, model.name, config.params, partitions).collect()
-    failures = {r["scope"]: r["error"] for r in results if r["error"]}
-    trained = {r["scope"] for r in results if not r["error"]}
-    for scope in scopes:
-        if scope not in trained and scope not in failures:
-            failures[scope] = "no rows reached training"
-    if failures:
-        raise TrainingFailed(failures)
-
-    models = {
-        r["scope"]: (bytes(r["model"]), json.loads(r["metrics"]))
-        for r in sorted(results, key=lambda r: r["scope"])
-    }
-    invalid = sum(int(r["invalid"] or 0) for r in results)
-    if invalid:
-        log.warning("ignored %d row(s) that break the schema of model %s", invalid, model.name)
     import sklearn
 
-    summary = modelstore.summarize_metrics(m for _, m in models.values())
-    if model.summary:
-        summary = {k: v for k, v in summary.items() if k.rsplit("_", 1)[0] in model.summary}
     params = {
         "model": model.name,
         "description": model.description,
@@ -173,9 +196,6 @@ def run(spark, config: Config, started: float | None = None) -> dict:
         "params": config.params,
         "scope_type": config.scope_type,
         "scopes": config.scopes_spec,
-        "scope_count": len(models),
-        "rows": sum(int(r["rows"]) for r in results),
-        "invalid_rows": invalid,
         "source": config.source.describe(),
         "start": config.start.isoformat() if config.start else None,
         "end": config.end.isoformat() if config.end else None,
@@ -184,21 +204,76 @@ def run(spark, config: Config, started: float | None = None) -> dict:
         "spark_version": spark.version,
         "spark_app_id": spark.sparkContext.applicationId,
     }
-    version_id = modelstore.publish_version(
-        config.store_dsn, params, models, keep=config.keep_versions, metrics=summary,
-        model=model.name,
-    )  # fmt: skip
+    version_id = modelstore.stage_version(config.store_dsn, params, model=model.name)
+    sink = StoreSink(executor_dsn(config.store_dsn), version_id)
+    published = False
+    try:
+        results = train_scopes(rows, model.name, config.params, partitions, sink).persist()
+        try:
+            totals = results.agg(
+                F.count(F.when(F.col("error").isNull(), 1)).alias("trained"),
+                F.count(F.col("error")).alias("failed"),
+                F.sum(F.when(F.col("error").isNull(), F.col("rows"))).alias("rows"),
+                F.sum("invalid").alias("invalid"),
+                F.sum("stored_bytes").alias("stored_bytes"),
+            ).first()
+        except Exception as exc:  # a Spark job failure (Py4JJavaError and the like)
+            failure = _job_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        failures = {}
+        if totals["failed"]:
+            failures = {
+                r["scope"]: r["error"]
+                for r in results.where("error IS NOT NULL").limit(MAX_REPORTED).collect()
+            }
+        elif totals["trained"] != len(scopes):
+            trained = {r["scope"] for r in results.select("scope").collect()}
+            failures = {s: "no rows reached training" for s in scopes if s not in trained}
+        results.unpersist()
+        if failures:
+            raise TrainingFailed(failures, int(totals["failed"]) or len(failures))
+        invalid = int(totals["invalid"] or 0)
+        if invalid:
+            log.warning("ignored %d row(s) that break the schema of model %s", invalid, model.name)
+        modelstore.publish_staged(
+            config.store_dsn,
+            version_id,
+            model=model.name,
+            keep=config.keep_versions,
+            expected_scopes=len(scopes),
+            summary_of=model.summary or None,
+            params={**params, "scope_count": len(scopes), "rows": int(totals["rows"] or 0),
+                    "invalid_rows": invalid},
+        )  # fmt: skip
+        published = True
+    finally:
+        if not published:
+            _discard(config.store_dsn, version_id)
+    info = modelstore.latest_version(config.store_dsn, model.name)
+    summary = info.metrics if info is not None and info.id == version_id else {}
     return {
         "status": "ok",
         "model": model.name,
         "version_id": version_id,
         "scope_type": config.scope_type,
-        "scope_count": len(models),
-        "rows": params["rows"],
+        "scope_count": len(scopes),
+        "rows": int(totals["rows"] or 0),
         "invalid_rows": invalid,
+        "stored_bytes": int(totals["stored_bytes"] or 0),
         "metrics": summary,
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def _discard(dsn: str, version_id: int) -> None:
+    """Remove a staged version after a failed run; a store that is down now leaves it to
+    the next publish (STALE_STAGED_HOURS)."""
+    try:
+        modelstore.discard_version(dsn, version_id)
+    except Exception as exc:
+        log.warning("could not remove staged version %s: %s", version_id, exc)
 
 
 def _configure_logging() -> None:
@@ -249,6 +324,8 @@ def main(argv: list[str] | None = None, spark=None) -> int:
     except TrainingFailed as exc:
         for scope, error in sorted(exc.failures.items()):
             print(f"train.py: scope {scope} failed: {error}", file=sys.stderr)
+        if exc.count > len(exc.failures):
+            print(f"train.py: ... and {exc.count - len(exc.failures)} more", file=sys.stderr)
         print(f"train.py: error: {exc}; nothing was published", file=sys.stderr)
         emit_result(
             {
@@ -259,6 +336,9 @@ def main(argv: list[str] | None = None, spark=None) -> int:
                 "seconds": round(time.monotonic() - started, 3),
             }
         )
+        return EXIT_TRAINING
+    except TrainingError as exc:
+        print(f"train.py: error: {exc}; nothing was published", file=sys.stderr)
         return EXIT_TRAINING
     except modelstore.StoreError as exc:
         print(f"train.py: error: model store: {exc}; nothing was published", file=sys.stderr)
