@@ -79,6 +79,7 @@ class VersionInfo(NamedTuple):
     params: dict
     metrics: dict
     model: str = ""
+    scope_count: int = 0
 
 
 def resolve_dsn(dsn: str | None = None) -> str:
@@ -376,24 +377,26 @@ def latest_version(dsn: str | None = None, model: str | None = None) -> VersionI
     """The newest published version of ``model`` (of any model when None), or None."""
     rows = _readonly_query(
         dsn,
-        "SELECT id, created, params, metrics, model FROM model_versions"
+        "SELECT id, created, params, metrics, model, scope_count FROM model_versions"
         " WHERE published AND (%s::text IS NULL OR model = %s) ORDER BY id DESC LIMIT 1",
         (model, model),
     )
     if not rows:
         return None
-    vid, created, params, metrics, name = rows[0]
-    return VersionInfo(int(vid), created, params or {}, metrics or {}, name)
+    vid, created, params, metrics, name, count = rows[0]
+    return VersionInfo(int(vid), created, params or {}, metrics or {}, name, int(count))
 
 
 def latest_versions(dsn: str | None = None) -> dict[str, VersionInfo]:
     """{model: its newest published version}, in one query (what serving polls)."""
     rows = _readonly_query(
         dsn,
-        "SELECT DISTINCT ON (model) id, created, params, metrics, model FROM model_versions"
-        " WHERE published ORDER BY model, id DESC",
+        "SELECT DISTINCT ON (model) id, created, params, metrics, model, scope_count"
+        " FROM model_versions WHERE published ORDER BY model, id DESC",
     )
-    return {r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4]) for r in rows}
+    return {
+        r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4], int(r[5])) for r in rows
+    }
 
 
 def list_versions(dsn: str | None = None, model: str | None = None) -> list[dict]:

@@ -10,9 +10,11 @@ import sys
 from flask import Flask
 from modelstore import contract
 
+from .cache import DiskCache
 from .registry import ModelRegistry
 
 DEFAULT_BIND = "0.0.0.0:8000"
+MB = 1024 * 1024
 
 
 def default_backend_id() -> str:
@@ -30,7 +32,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+        raise ValueError(f"{name}={raw!r} is not a number") from None
     if value <= 0:
         raise ValueError(f"{name}={raw!r} must be greater than 0")
     return value
@@ -59,6 +61,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         START_RELOADER=True,  # poll the store in a background thread
         MAX_BATCH=int(os.environ.get("SERVING_MAX_BATCH", "1000")),
         MAX_CONTENT_LENGTH=int(os.environ.get("SERVING_MAX_BODY_BYTES", str(1024 * 1024))),
+        # Fitted scopes kept in each worker's memory (MB), the host's disk cache shared by
+        # the back-ends (empty: none) and its size (MB), and how many of the old version's
+        # hot scopes a new version loads before it serves (see registry.py).
+        CACHE_MB=_env_float("SERVING_CACHE_MB", 256.0),
+        CACHE_DIR=os.environ.get("SERVING_CACHE_DIR", ""),
+        DISK_CACHE_MB=_env_float("SERVING_DISK_CACHE_MB", 1024.0),
+        WARM_SCOPES=int(os.environ.get("SERVING_WARM_SCOPES", "1000")),
         JSON_SORT_KEYS=False,
     )
     if test_config is not None:
@@ -81,11 +90,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["models"] = {name: contract.load(name) for name in app.config["MODELS"]}
     from . import api, errors, metrics
 
+    disk = (
+        DiskCache(app.config["CACHE_DIR"], int(app.config["DISK_CACHE_MB"] * MB))
+        if app.config["CACHE_DIR"]
+        else None
+    )
     registry = ModelRegistry(
         app.config["MODEL_STORE_DSN"],
         app.config["RELOAD_SECONDS"],
         app.config["MODELS"],
         on_refresh=metrics.record_registry,
+        cache_bytes=int(app.config["CACHE_MB"] * MB),
+        disk=disk,
+        warm_scopes=app.config["WARM_SCOPES"],
+        on_scopes=metrics.record_scopes,
     )
     app.extensions["model_registry"] = registry
 

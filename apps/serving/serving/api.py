@@ -4,7 +4,10 @@ POST /predict (the default model); GET /metrics is metrics.py's.
 A request is checked in this order, and the first problem answers: the body is JSON (400),
 the model exists (404), every instance passes the model's schema (422, naming the field,
 the value and what was expected), a version is loaded (404, or 503 while the store is
-down), the scopes exist (404). Nothing a client sends reaches the model unvalidated.
+down), the scopes exist (404; 503 with Retry-After when a scope is not cached on this
+host and the store is down). Nothing a client sends reaches the model unvalidated.
+
+GET /models/NAME lists the scopes a page at a time (``?after=SCOPE&limit=N``).
 """
 
 from __future__ import annotations
@@ -15,15 +18,31 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from modelstore.contract import Model, ValidationError
 
 from .errors import error_response
-from .registry import LoadedVersion, ModelRegistry
+from .registry import (
+    RETRY_AFTER_SECONDS,
+    LoadedVersion,
+    ModelRegistry,
+    ScopeNotFound,
+    ScopesUnavailable,
+)
+
+SCOPE_PAGE = 100  # scopes per page of GET /models/NAME (?limit= up to SCOPE_PAGE_MAX)
+SCOPE_PAGE_MAX = 1000
 
 bp = Blueprint("api", __name__)
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, message: str, **detail):
+    def __init__(self, status: int, message: str, retry_after: int | None = None, **detail):
         super().__init__(message)
         self.status, self.message, self.detail = status, message, detail
+        self.retry_after = retry_after
+
+    def response(self):
+        response = error_response(self.status, self.message, **self.detail)
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(self.retry_after)
+        return response
 
 
 def _registry() -> ModelRegistry:
@@ -61,17 +80,13 @@ def health():
     return jsonify(body), 200 if ok else 503
 
 
-def _scope_sort_key(scope: str):
-    return (0, int(scope), "") if scope.isdigit() else (1, 0, scope)
-
-
 def _summary(name: str) -> dict:
     version = _registry().version(name)
     return {
         "name": name,
         "version": version.id if version else None,
         "created": version.created.isoformat() if version and version.created else None,
-        "scope_count": len(version.models) if version else 0,
+        "scope_count": version.scope_count if version else 0,
         "metrics": version.metrics if version else {},
         "url": url_for("api.model", name=name),
     }
@@ -116,7 +131,9 @@ def _version_or_error(model: Model) -> LoadedVersion:
     registry = _registry()
     if not registry.store_ok:
         raise RequestError(
-            503, f"no version of model {model.name!r} loaded yet: {registry.health()[1]}"
+            503,
+            f"no version of model {model.name!r} loaded yet: {registry.health()[1]}",
+            retry_after=RETRY_AFTER_SECONDS,
         )
     raise RequestError(
         404,
@@ -125,26 +142,50 @@ def _version_or_error(model: Model) -> LoadedVersion:
     )
 
 
+def _page_args() -> tuple[str | None, int]:
+    after = request.args.get("after") or None
+    raw = request.args.get("limit", str(SCOPE_PAGE))
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= SCOPE_PAGE_MAX:
+        raise RequestError(
+            400, f"limit={raw!r}: give a number of scopes from 1 to {SCOPE_PAGE_MAX}"
+        )
+    return after, limit
+
+
 @bp.get("/models/<name>")
 def model(name: str):
+    """The model's contract and current version, and one page of its scopes (with their
+    metrics): ``?after=SCOPE&limit=N``; ``next`` is the URL of the following page."""
     try:
         found = _model_or_404(name)
+        after, limit = _page_args()
+        version = _registry().version(name)
+        page = _registry().scope_page(version, after, limit) if version else []
     except RequestError as exc:
-        return error_response(exc.status, exc.message)
-    version = _registry().version(name)
+        return exc.response()
+    except ScopesUnavailable as exc:
+        return RequestError(503, str(exc), retry_after=exc.retry_after).response()
     body = found.describe()
     example = {"url": url_for("api.model_predict", name=name), "body": dict(found.example)}
-    if version is not None and str(found.example["scope"]) not in version.models:
-        example["body"]["scope"] = min(version.models, key=_scope_sort_key)
+    scopes = [scope for scope, _ in page]
+    if scopes and str(found.example["scope"]) not in scopes and after is None:
+        example["body"]["scope"] = scopes[0]
     body.update(
         {
             "version": version.id if version else None,
             "created": version.created.isoformat() if version and version.created else None,
             "loaded_at": version.loaded_at.isoformat() if version else None,
-            "scope_count": len(version.models) if version else 0,
-            "scopes": sorted(version.models, key=_scope_sort_key) if version else [],
+            "scope_count": version.scope_count if version else 0,
+            "scopes": scopes,
+            "scope_metrics": dict(page),
+            "next": url_for("api.model", name=name, after=scopes[-1], limit=limit)
+            if len(scopes) == limit
+            else None,
             "metrics": version.metrics if version else {},
-            "scope_metrics": dict(version.scope_metrics) if version else {},
             "params": version.params if version else {},
             "example_request": example,
             "backend": _backend(),
@@ -197,26 +238,29 @@ def _parse_instance(model: Model, item, where: str) -> tuple[str, dict]:
     return str(scope).strip(), row
 
 
-def _check_scopes(scopes: list[str], version: LoadedVersion, batch: bool) -> None:
-    for i, scope in enumerate(scopes):
-        if scope not in version.models:
-            prefix = f"instances[{i}]: " if batch else ""
-            raise RequestError(
-                404,
-                f"{prefix}unknown scope {scope!r}: model {version.model!r} version "
-                f"{version.id} has {len(version.models)} scopes "
-                f"(GET /models/{version.model} lists them)",
-            )
-
-
-def _predict(model: Model, version: LoadedVersion, parsed: list[tuple[str, dict]]) -> list:
-    """Predictions in the order of the instances, one model call per scope."""
-    out: list = [None] * len(parsed)
+def _predict(model: Model, version: LoadedVersion, parsed: list[tuple[str, dict]],
+             batch: bool) -> list:  # fmt: skip
+    """Predictions in the order of the instances, one model call per scope, every scope
+    of one version."""
     by_scope: dict[str, list[int]] = {}
     for index, (scope, _) in enumerate(parsed):
         by_scope.setdefault(scope, []).append(index)
+    try:
+        fitted = _registry().fitted(version, list(by_scope))
+    except ScopeNotFound as exc:
+        scope = exc.scopes[0]
+        prefix = f"instances[{by_scope[scope][0]}]: " if batch else ""
+        raise RequestError(
+            404,
+            f"{prefix}unknown scope {scope!r}: model {version.model!r} version "
+            f"{version.id} has {version.scope_count} scopes "
+            f"(GET /models/{version.model} lists them)",
+        ) from None
+    except ScopesUnavailable as exc:
+        raise RequestError(503, str(exc), retry_after=exc.retry_after) from None
+    out: list = [None] * len(parsed)
     for scope, indexes in by_scope.items():
-        values = model.predict_rows(version.models[scope], [parsed[i][1] for i in indexes])
+        values = model.predict_rows(fitted[scope], [parsed[i][1] for i in indexes])
         for i, value in zip(indexes, values, strict=True):
             out[i] = value
     return out
@@ -244,10 +288,9 @@ def _predict_response(name: str):
         else:
             parsed = [_parse_instance(found, payload, "")]
         version = _version_or_error(found)
-        _check_scopes([scope for scope, _ in parsed], version, batch)
+        predictions = _predict(found, version, parsed, batch)
     except RequestError as exc:
-        return error_response(exc.status, exc.message, **exc.detail)
-    predictions = _predict(found, version, parsed)
+        return exc.response()
     body = {"model": name, "model_version": version.id}
     if batch:
         body["predictions"] = predictions

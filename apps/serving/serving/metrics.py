@@ -6,7 +6,15 @@
 - ``serving_model_published_version{model}``: the newest version of each model in the
   store, as the back-end last saw it (0: none published); lower loaded than published
   for long is the ServingModelNotLoaded alert;
-- ``serving_model_store_up``: 1 while the model store answers.
+- ``serving_model_store_up``: 1 while the model store answers;
+- ``serving_scope_loads_total{model, source}``: scopes a request needed, by where they were
+  found: ``memory`` (this worker's cache), ``disk`` (the host's cache), ``store``, or
+  ``missing`` (not in the version: a 404) and ``unavailable`` (not cached on the host
+  while the store is down: a 503);
+- ``serving_scope_evictions_total{model}``: scopes dropped from a worker's memory to stay
+  within its budget;
+- ``serving_scope_cache_bytes`` and ``serving_scope_cache_scopes``: what the workers'
+  caches hold (summed over the live workers); ``serving_scope_cache_budget_bytes``.
 
 ``model`` is one of the installed models, or empty for an endpoint of no model; a name
 that no installed model has counts as ``unknown``, so a client cannot grow the series.
@@ -57,6 +65,26 @@ STORE_UP = Gauge(
     multiprocess_mode="livemin",
 )
 
+SCOPE_LOADS = Counter(
+    "serving_scope_loads_total", "Scopes requests needed, by where they were found",
+    ["model", "source"],
+)  # fmt: skip
+SCOPE_EVICTIONS = Counter(
+    "serving_scope_evictions_total", "Scopes dropped from a worker's cache (budget)", ["model"]
+)
+CACHE_BYTES = Gauge(
+    "serving_scope_cache_bytes", "Bytes of fitted scopes in the workers' memory",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+CACHE_SCOPES = Gauge(
+    "serving_scope_cache_scopes", "Fitted scopes in the workers' memory",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+CACHE_BUDGET = Gauge(
+    "serving_scope_cache_budget_bytes", "The workers' cache budgets, summed",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+
 bp = Blueprint("metrics", __name__)
 
 
@@ -67,6 +95,21 @@ def record_registry(registry) -> None:
         MODEL_VERSION.labels(name).set(version.id if version else 0)
         PUBLISHED_VERSION.labels(name).set(registry.published(name))
     STORE_UP.set(1 if registry.store_ok else 0)
+    _record_cache(registry.cache)
+
+
+def _record_cache(cache) -> None:
+    CACHE_BYTES.set(cache.bytes)
+    CACHE_SCOPES.set(len(cache))
+    CACHE_BUDGET.set(cache.budget)
+
+
+def record_scopes(model: str, source: str, count: int) -> None:
+    """The registry's on_scopes: where a request's scopes came from."""
+    if source == "evicted":
+        SCOPE_EVICTIONS.labels(model).inc(count)
+    else:
+        SCOPE_LOADS.labels(model, source).inc(count)
 
 
 def _model_label() -> str:
@@ -96,6 +139,7 @@ def _observe(response):
 
 @bp.get("/metrics")
 def metrics():
+    _record_cache(current_app.extensions["model_registry"].cache)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

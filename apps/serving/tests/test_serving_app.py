@@ -392,13 +392,17 @@ def test_missing_dsn_is_503(monkeypatch):
     assert "MODEL_STORE_DSN is not set" in response.json["reason"]
 
 
-def test_store_stopped_health_503_predictions_continue(stoppable_pg):
+def test_store_stopped_cached_scopes_answer_uncached_503(stoppable_pg):
+    """The store down: a scope this back-end loaded keeps answering; one it never loaded
+    gets a JSON 503 with Retry-After (counted); once the store is back it answers, with no
+    restart."""
     dsn = stoppable_pg.create_database()
     vid = publish(dsn, SCOPES_V1)
     app = make_app(dsn)
     client = app.test_client()
     assert refresh(app)
     assert client.get("/health").status_code == 200
+    assert client.post("/predict", json={"scope": "2", "date": "2024-03-01"}).status_code == 200
 
     stoppable_pg.stop()
     assert not refresh(app)
@@ -409,11 +413,20 @@ def test_store_stopped_health_503_predictions_continue(stoppable_pg):
     response = client.post("/predict", json={"scope": "2", "date": "2024-03-01"})
     assert response.status_code == 200
     assert response.json["model_version"] == vid
+    assert response.json["prediction"] == pytest.approx(expected(50.0, -0.5, 5.0, "2024-03-01"))
     assert client.get("/models").status_code == 200
+    cold = client.post("/predict", json={"scope": "north", "date": "2024-03-01"})
+    assert cold.status_code == 503 and cold.is_json
+    assert cold.headers["Retry-After"] == "5"
+    assert "not cached on this host" in cold.json["error"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'serving_scope_loads_total{model="sales_forecast",source="unavailable"} 1.0' in metrics
 
     stoppable_pg.start()
     refresh(app)
     assert client.get("/health").status_code == 200
+    warm = client.post("/predict", json={"scope": "north", "date": "2024-03-01"})
+    assert warm.status_code == 200, warm.json
 
 
 def test_store_down_at_start_keeps_retrying(stoppable_pg):
@@ -467,7 +480,7 @@ def test_models_come_from_the_image_manifest(monkeypatch, tmp_path, store_dsn):
 
 def test_json_error_for_crashes(app, monkeypatch):
     registry = app.extensions["model_registry"]
-    model = registry.version("sales_forecast").models["1"]
+    model = registry.fitted(registry.version("sales_forecast"), ["1"])["1"]
     monkeypatch.setattr(model, "predict", lambda x: 1 / 0)
     response = app.test_client().post("/predict", json={"scope": "1", "date": "2024-03-01"})
     assert response.status_code == 500
