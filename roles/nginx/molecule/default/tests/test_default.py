@@ -81,6 +81,28 @@ def test_requests_reach_every_upstream_it_was_given_with_the_request_id(values):
     assert seen == {"b9001", "b9002"}
 
 
+def test_a_scope_named_in_x_scope_goes_to_one_backend_and_others_are_spread(host, values):
+    """Consistent hashing of X-Scope: each scope sticks to one back-end, the scopes cover
+    both; when a scope's back-end stops, the other takes it (no failed request). Without
+    the header, requests go round robin (the test above)."""
+
+    def backend(scope):
+        headers = {"Content-Type": "application/json", "X-Scope": scope}
+        status, _, body = request(values, "POST", "/predict", b"{}", headers)
+        assert status == 200
+        return body["backend"]
+
+    owners = {scope: {backend(scope) for _ in range(4)} for scope in map(str, range(1, 21))}
+    assert all(len(seen) == 1 for seen in owners.values()), owners
+    assert set().union(*owners.values()) == {"b9001", "b9002"}
+    moved = next(s for s, seen in owners.items() if seen == {"b9002"})
+    assert host.run("systemctl stop backend-9002").rc == 0
+    try:
+        assert {backend(moved) for _ in range(4)} == {"b9001"}
+    finally:
+        start_backend(host, 9002)
+
+
 @pytest.mark.parametrize(
     "status, method, path, body, headers",
     [
