@@ -138,3 +138,20 @@ def test_the_cache_keeps_within_budget_and_skips_an_object_too_big():
     assert cache.put("m", 1, "huge", object(), 5000) == 0 and cache.get("m", 1, "huge") is None
     assert object_size(np.zeros(10_000)) >= 80_000
     assert modelstore.loads_model(modelstore.dumps_model({"a": 1})) == {"a": 1}
+
+
+def test_the_disk_cache_stays_within_its_budget(tmp_path):
+    from serving.cache import DiskCache
+
+    disk = DiskCache(tmp_path, budget_bytes=100_000)
+    for i in range(200):  # 200 x 1 kB = twice the budget; pruned every 64 writes
+        disk.write("m", 1, f"s{i}", b"x" * 1000)
+    disk.prune()
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 100_000
+    assert disk.read("m", 1, "s199") == b"x" * 1000  # the newest stay
+    disk.write("m", 2, "s0", b"y")
+    assert disk.prune(keep_versions={"m": 2}) > 0  # another version of m: removed
+    assert disk.read("m", 1, "s199") is None and disk.read("m", 2, "s0") == b"y"
+    disk.save_versions({"m": {"id": 2}})
+    assert DiskCache(tmp_path, 1).load_versions() == {"m": {"id": 2}}
