@@ -48,7 +48,8 @@ def test_publish_and_read_back(store_dsn):
     vid = modelstore.publish_version(store_dsn, {"scope_type": "store"}, models, model="m")
     info = modelstore.latest_version(store_dsn)
     assert info.id == vid and info.model == "m"
-    vid2, created, params, metrics, name = info
+    vid2, created, params, metrics, name, count = info
+    assert count == 2
     assert params == {"scope_type": "store"}
     assert created.tzinfo is not None
     assert metrics == {"mae_max": 3.0, "mae_mean": 2.0, "rmse_max": 2.0, "rmse_mean": 2.0}
