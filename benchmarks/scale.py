@@ -32,16 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "apps"), str(ROOT / "scripts")]
+sys.path[:0] = [str(ROOT / "apps"), str(ROOT / "scripts"), str(ROOT / "benchmarks")]
 
 import conftest  # noqa: E402  (apps/conftest.py: the throwaway PostgreSQL)
 import modelstore  # noqa: E402
 from modelstore import contract  # noqa: E402
 from publish_test_model import fitted  # noqa: E402
+from serving_contract import start_backend  # noqa: E402
 
 SERVING = ROOT / "apps" / "serving"
 LUA = ROOT / "benchmarks" / "wrk" / "scopes.lua"
@@ -92,33 +92,16 @@ def wrk(url: str, seconds: float, threads: int, connections: int, *args: str) ->
 
 
 def serve(dsn: str, workdir: Path, cache_mb: float, port: int) -> subprocess.Popen:
+    """One back-end on loopback (serving_contract's), with a cache budget and a disk cache."""
     manifest = workdir / "manifest"
     manifest.mkdir(exist_ok=True)
     contract.write_manifest(manifest, ["sales_forecast"])
-    env = dict(
-        os.environ,
-        MODEL_STORE_DSN=dsn, SERVING_BIND=f"127.0.0.1:{port}", SERVING_WORKERS="2",
-        SERVING_THREADS="4", SERVING_CACHE_MB=str(cache_mb),
-        SERVING_CACHE_DIR=str(workdir / "cache"), ANALYTICS_MODELS_PATH=str(manifest),
-        SERVING_LOG_LEVEL="warning", MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),
-        MALLOC_MMAP_THRESHOLD_=os.environ.get("MALLOC_MMAP_THRESHOLD_", "131072"),
-        PYTHONPATH=os.pathsep.join(map(str, (ROOT / "apps/modelstore", SERVING, ROOT / "models"))),
-    )  # fmt: skip
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py", "wsgi:app",
-         "--access-logfile", "/dev/null"],
-        cwd=SERVING, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("the back-end did not become healthy within 60 s")
+    return start_backend(SERVING, dsn, port, {
+        "SERVING_CACHE_MB": str(cache_mb), "SERVING_CACHE_DIR": str(workdir / "cache"),
+        "ANALYTICS_MODELS_PATH": str(manifest),
+        "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+        "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "131072"),
+    })  # fmt: skip
 
 
 def shape(server, name: str, scopes: int, pad_kb: int, args) -> dict:
