@@ -69,14 +69,24 @@ def free_port() -> int:
     return fp()
 
 
+def serving_env() -> dict[str, str]:
+    """A serving slot's Gunicorn settings, as the serving role's defaults set them."""
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles/serving/defaults/main.yml").read_text())
+    return {"SERVING_WORKERS": "2", "SERVING_THREADS": "4", "SERVING_LOG_LEVEL": "warning",
+            "SERVING_ACCESS_LOG": "1" if defaults["serving_access_log"] else "0"}  # fmt: skip
+
+
 def start_backend(serving_dir: Path, dsn: str, port: int, env_extra: dict) -> subprocess.Popen:
+    """A back-end with a serving slot's settings (its access log, if on, to /dev/null)."""
     env = dict(os.environ, MODEL_STORE_DSN=dsn, SERVING_BIND=f"127.0.0.1:{port}",
-               SERVING_WORKERS="2", SERVING_THREADS="4", SERVING_LOG_LEVEL="warning",
-               **env_extra)  # fmt: skip
+               **serving_env(), **env_extra)  # fmt: skip
     env.pop("PYTHONPATH", None)
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    log = ["--access-logfile", "/dev/null"] if env["SERVING_ACCESS_LOG"] == "1" else []
     proc = subprocess.Popen(
-        [str(gunicorn), "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null", "wsgi:app"],
+        [str(gunicorn), "-c", "gunicorn.conf.py", *log, "wsgi:app"],
         cwd=serving_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 60

@@ -11,6 +11,7 @@ from flask import Flask
 from modelstore import contract
 
 from .cache import DiskCache
+from .fastpath import FastPredict
 from .registry import ModelRegistry
 
 DEFAULT_BIND = "0.0.0.0:8000"
@@ -110,6 +111,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.register(app)
     metrics.register(app)
     app.register_blueprint(api.bp)
+    app.wsgi_app = FastPredict(app)
 
     if app.config["START_RELOADER"]:
         # Load once before this worker takes a request: under gunicorn every worker builds

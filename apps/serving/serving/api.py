@@ -107,28 +107,30 @@ def models():
     return jsonify(body)
 
 
-def _model_or_404(name: str) -> Model:
-    model = _models().get(name)
+def _model_or_404(name: str, models: dict[str, Model] | None = None,
+                  registry: ModelRegistry | None = None) -> Model:  # fmt: skip
+    models = _models() if models is None else models
+    model = models.get(name)
     if model is None:
+        registry = _registry() if registry is None else registry
         extra = (
             " (it is published, but this back-end's image does not carry its package: add "
             "it to platform_models and redeploy)"
-            if name in _registry().not_installed
+            if name in registry.not_installed
             else ""
         )
         raise RequestError(
             404,
             f"unknown model {name!r}{extra}; this back-end serves "
-            f"{', '.join(_models()) or 'no model'} (GET /models)",
+            f"{', '.join(models) or 'no model'} (GET /models)",
         )
     return model
 
 
-def _version_or_error(model: Model) -> LoadedVersion:
-    version = _registry().version(model.name)
+def _version_or_error(model: Model, registry: ModelRegistry) -> LoadedVersion:
+    version = registry.version(model.name)
     if version is not None:
         return version
-    registry = _registry()
     if not registry.store_ok:
         raise RequestError(
             503,
@@ -194,19 +196,18 @@ def model(name: str):
     return jsonify(body)
 
 
-def _json_body(model: Model) -> dict:
-    raw = request.get_data(cache=False)
+def _json_body(model: Model, raw: bytes) -> dict:
     example = json.dumps(model.example)
     if not raw or not raw.strip():
-        abort(400, description=f"empty request body: send JSON like {example}")
+        raise RequestError(400, f"empty request body: send JSON like {example}")
     try:
         payload = json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        abort(400, description=f"malformed JSON: {str(exc)[:200]}")
+        raise RequestError(400, f"malformed JSON: {str(exc)[:200]}") from None
     if not isinstance(payload, dict):
-        abort(
+        raise RequestError(
             400,
-            description=f"the JSON body must be an object: one instance like {example} or "
+            f"the JSON body must be an object: one instance like {example} or "
             '{"instances": [...]}',
         )
     return payload
@@ -238,15 +239,15 @@ def _parse_instance(model: Model, item, where: str) -> tuple[str, dict]:
     return str(scope).strip(), row
 
 
-def _predict(model: Model, version: LoadedVersion, parsed: list[tuple[str, dict]],
-             batch: bool) -> list:  # fmt: skip
+def _predict(model: Model, registry: ModelRegistry, version: LoadedVersion,
+             parsed: list[tuple[str, dict]], batch: bool) -> list:  # fmt: skip
     """Predictions in the order of the instances, one model call per scope, every scope
     of one version."""
     by_scope: dict[str, list[int]] = {}
     for index, (scope, _) in enumerate(parsed):
         by_scope.setdefault(scope, []).append(index)
     try:
-        fitted = _registry().fitted(version, list(by_scope))
+        fitted = registry.fitted(version, list(by_scope))
     except ScopeNotFound as exc:
         scope = exc.scopes[0]
         prefix = f"instances[{by_scope[scope][0]}]: " if batch else ""
@@ -266,36 +267,43 @@ def _predict(model: Model, version: LoadedVersion, parsed: list[tuple[str, dict]
     return out
 
 
-def _predict_response(name: str):
-    try:
-        found = _model_or_404(name)
-        payload = _json_body(found)
-        batch = "instances" in payload
-        if batch:
-            items = payload["instances"]
-            if not isinstance(items, list):
-                raise RequestError(422, "'instances' must be a list of instance objects")
-            if not items:
-                raise RequestError(422, "'instances' is empty: give at least one instance")
-            limit = current_app.config["MAX_BATCH"]
-            if len(items) > limit:
-                raise RequestError(
-                    413, f"{len(items)} instances is more than the limit of {limit} per request"
-                )
-            parsed = [
-                _parse_instance(found, item, f"instances[{i}]") for i, item in enumerate(items)
-            ]
-        else:
-            parsed = [_parse_instance(found, payload, "")]
-        version = _version_or_error(found)
-        predictions = _predict(found, version, parsed, batch)
-    except RequestError as exc:
-        return exc.response()
+def answer(models: dict[str, Model], registry: ModelRegistry, name: str, raw: bytes,
+           max_batch: int) -> dict:  # fmt: skip
+    """The answer to a predict request for model ``name`` whose body is ``raw`` (without
+    its "backend" field); RequestError for anything a client must fix or retry. Needs no
+    request context: the Flask views and the WSGI fast path (fastpath.py) both call it."""
+    found = _model_or_404(name, models, registry)
+    payload = _json_body(found, raw)
+    batch = "instances" in payload
+    if batch:
+        items = payload["instances"]
+        if not isinstance(items, list):
+            raise RequestError(422, "'instances' must be a list of instance objects")
+        if not items:
+            raise RequestError(422, "'instances' is empty: give at least one instance")
+        if len(items) > max_batch:
+            raise RequestError(
+                413, f"{len(items)} instances is more than the limit of {max_batch} per request"
+            )
+        parsed = [_parse_instance(found, item, f"instances[{i}]") for i, item in enumerate(items)]
+    else:
+        parsed = [_parse_instance(found, payload, "")]
+    version = _version_or_error(found, registry)
+    predictions = _predict(found, registry, version, parsed, batch)
     body = {"model": name, "model_version": version.id}
     if batch:
         body["predictions"] = predictions
     else:
         body.update({"prediction": predictions[0], "scope": parsed[0][0], "input": parsed[0][1]})
+    return body
+
+
+def _predict_response(name: str):
+    try:
+        body = answer(_models(), _registry(), name, request.get_data(cache=False),
+                      current_app.config["MAX_BATCH"])  # fmt: skip
+    except RequestError as exc:
+        return exc.response()
     body["backend"] = _backend()
     return jsonify(body)
 

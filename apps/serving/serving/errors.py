@@ -10,10 +10,13 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 log = logging.getLogger("serving.errors")
 
 
+def error_body(status: int, message: str, backend: str, **extra) -> dict:
+    """Every error's JSON: what went wrong (and how to fix it), the status, the back-end."""
+    return {"error": message, "status": status, "backend": backend, **extra}
+
+
 def error_response(status: int, message: str, **extra):
-    body = {"error": message, "status": status, "backend": current_app.config["BACKEND_ID"]}
-    body.update(extra)
-    response = jsonify(body)
+    response = jsonify(error_body(status, message, current_app.config["BACKEND_ID"], **extra))
     response.status_code = status
     return response
 

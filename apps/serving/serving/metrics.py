@@ -127,13 +127,18 @@ def _start_timer() -> None:
     g.metrics_start = time.perf_counter()
 
 
+def observe(model: str, endpoint: str, status: int, seconds: float | None) -> None:
+    """One answered request (the Flask hook's and the fast path's)."""
+    REQUESTS.labels(model, endpoint, str(status)).inc()
+    if seconds is not None:
+        LATENCY.labels(model, endpoint).observe(seconds)
+
+
 def _observe(response):
     start = g.pop("metrics_start", None)
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    model = _model_label()
-    REQUESTS.labels(model, endpoint, str(response.status_code)).inc()
-    if start is not None:
-        LATENCY.labels(model, endpoint).observe(time.perf_counter() - start)
+    seconds = time.perf_counter() - start if start is not None else None
+    observe(_model_label(), endpoint, response.status_code, seconds)
     return response
 
 
