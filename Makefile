@@ -20,7 +20,7 @@ LANE_CLUSTER := $(CLUSTER_SCENARIOS) $(addprefix role:,$(LAST_ROLE_SCENARIOS))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv engine host-images lint docs unit molecule test demo screenshot backup restore demo-down clean
+.PHONY: help venv engine host-images lint docs unit molecule test demo screenshot model backup restore demo-down clean
 
 help: ## List the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ demo: venv engine ## The whole platform on a local lab of container hosts (re-ru
 
 screenshot: venv ## On the lab (make demo): requests to both models, then Prometheus's graph of them (docs/, needs chromium)
 	PATH=$(abspath $(BIN)):$$PATH scripts/screenshot.sh
+
+model: venv ## On the lab: a model's versions, aliases and moves: make model MODEL=sales_forecast [ACTION=rollback|promote|pin|unpin VERSION=N ALIAS=NAME]
+	$(BIN)/ansible-playbook playbooks/model.yml -i inventory/lab -e model=$(MODEL) \
+	  $(if $(ACTION),-e model_action=$(ACTION)) $(if $(VERSION),-e version=$(VERSION)) $(if $(ALIAS),-e alias=$(ALIAS))
 
 backup: venv ## Back up the lab's model store now; a copy goes to .cache/backups (kept: the newest 7)
 	$(BIN)/ansible-playbook playbooks/backup.yml -i inventory/lab -e model_store_backup_fetch_dir=$(CURDIR)/.cache/backups

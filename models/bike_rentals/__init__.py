@@ -27,6 +27,9 @@ SCHEMA = {
 }
 TARGET = "rentals"
 SUMMARY = ("mae", "rmse")
+# A new version serves (becomes production) only if its mean holdout MAE over the scopes
+# it shares with production is at most 10 % worse; otherwise it is published as candidate.
+GATE = {"metric": "mae", "direction": "min", "tolerance": 0.1}
 SCOPE_COLUMN = "station"
 PARAMS = {"max_iter": 150, "learning_rate": 0.1, "holdout_fraction": 0.2, "seed": 7}
 # The file comes from sample_data.py (make sample-data), shipped by the data stage.

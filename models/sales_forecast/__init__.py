@@ -27,6 +27,9 @@ SCHEMA = {
 }
 TARGET = "sales"
 SUMMARY = ("mae", "rmse", "mape")
+# A new version serves (becomes production) only if its mean holdout MAE over the scopes
+# it shares with production is at most 10 % worse; otherwise it is published as candidate.
+GATE = {"metric": "mae", "direction": "min", "tolerance": 0.1}
 PARAMS = {"holdout_days": 28, "min_train_days": 28}
 # The platform's synthetic source writes exactly these columns: scope, date, sales.
 TRAINING = {"source": "synthetic", "scopes": "1-20", "start": "2024-01-01", "end": "2024-12-31"}

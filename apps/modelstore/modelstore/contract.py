@@ -434,6 +434,7 @@ class Model:
     example: Mapping[str, Any]
     description: str
     summary: tuple = ()  # metric names summarised over the scopes (empty: every one)
+    gate: Any = None  # versions.Gate: what judges a new version against production
 
     def run_params(self, overrides: Mapping[str, str] | None = None) -> dict:
         """PARAMS with ``overrides`` (strings from a command line) converted to each
@@ -558,7 +559,16 @@ def wrap(module: Any, name: str | None = None) -> Model:
     summary = getattr(module, "SUMMARY", ())
     if not isinstance(summary, list | tuple) or not all(isinstance(m, str) for m in summary):
         raise ContractError(f"{where}: SUMMARY must be a list of metric names")
+    gate = getattr(module, "GATE", None)
+    if gate is not None:
+        from .versions import Gate
+
+        try:
+            gate = Gate.parse(gate, where)
+        except ValueError as exc:
+            raise ContractError(str(exc)) from None
     return Model(
+        gate=gate,
         summary=tuple(summary),
         name=name,
         module=module,

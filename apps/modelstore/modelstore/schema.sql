@@ -32,3 +32,26 @@ CREATE TABLE IF NOT EXISTS scope_models (
     metrics    jsonb  NOT NULL DEFAULT '{}'::jsonb,
     PRIMARY KEY (version_id, scope)
 );
+
+-- Aliases: a name per model (production, candidate, ...) pointing at one published
+-- version. Serving answers with `production` (a model with no production alias yet: its
+-- newest version). An alias moves only by a command or the training run's quality gate,
+-- and every move is a row of alias_moves. A version an alias points to is never pruned.
+CREATE TABLE IF NOT EXISTS model_aliases (
+    model      text   NOT NULL,
+    alias      text   NOT NULL CHECK (alias ~ '^[a-z][a-z0-9_-]{0,39}$'),
+    version_id bigint NOT NULL REFERENCES model_versions (id),
+    PRIMARY KEY (model, alias)
+);
+
+CREATE TABLE IF NOT EXISTS alias_moves (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model        text        NOT NULL,
+    alias        text        NOT NULL,
+    from_version bigint,
+    to_version   bigint,
+    moved_at     timestamptz NOT NULL DEFAULT now(),
+    moved_by     text        NOT NULL,
+    reason       text        NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alias_moves_model_idx ON alias_moves (model, alias, id DESC);

@@ -249,18 +249,26 @@ def _make_visible(
 
 
 def _prune(dsn: str | None, model: str, keep: int) -> None:
-    """Remove published versions of ``model`` beyond the newest ``keep``, and staged ones
-    older than STALE_STAGED_HOURS. A transaction of its own, after the publish: readers
-    never wait for it (a reader in the middle of a pruned version keeps its snapshot)."""
+    """Remove published versions of ``model`` beyond the newest ``keep`` (aliased versions
+    and the last production ones aside), and staged ones older than STALE_STAGED_HOURS.
+    A transaction of its own, after the publish: readers never wait for it (a reader in
+    the middle of a pruned version keeps its snapshot)."""
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PUBLISH_LOCK,))
+        from .versions import production_versions
+
+        # Never a version an alias points to, nor one of the last production versions;
+        # `keep` counts the others.
+        kept = production_versions(conn, model)
         conn.execute(
             "DELETE FROM model_versions WHERE model = %s AND id IN ("
-            " SELECT id FROM model_versions WHERE published AND model = %s"
+            " SELECT id FROM model_versions v WHERE published AND model = %s"
+            " AND NOT (id = ANY(%s))"
+            " AND NOT EXISTS (SELECT 1 FROM model_aliases a WHERE a.version_id = v.id)"
             " ORDER BY id DESC OFFSET %s)"
             " OR (model = %s AND NOT published"
             "     AND created < now() - make_interval(hours => %s))",
-            (model, model, keep, model, STALE_STAGED_HOURS),
+            (model, model, kept, keep, model, STALE_STAGED_HOURS),
         )
 
 
@@ -338,9 +346,11 @@ def publish_version(
     metrics: Mapping[str, Any] | None = None,
     *,
     model: str,
+    alias: str | None = None,
 ) -> int:
-    """Stage, write and publish a version of ``model`` in ONE transaction, then prune
-    that model to its newest ``keep`` versions; returns the version id.
+    """Stage, write and publish a version of ``model`` in ONE transaction (pointing
+    ``alias`` at it, a move by command, when given), then prune that model to its newest
+    ``keep`` versions; returns the version id.
 
     ``models`` maps scope -> (model or its bytes, per-scope metrics). ``metrics``
     (summary) defaults to the mean and max of every numeric per-scope metric. On any
@@ -358,6 +368,11 @@ def publish_version(
             version_id = _insert_version(conn, model, params)
             _write_rows(conn, version_id, ((s, f, m) for s, (f, m) in models.items()))
             _make_visible(conn, version_id, model, metrics)
+            if alias:
+                from .versions import set_alias
+
+                set_alias(None, model, alias, version_id, by="command", why="publish_version",
+                          conn=conn)  # fmt: skip
     _prune(dsn, model, keep)
     return version_id
 
@@ -393,6 +408,22 @@ def latest_versions(dsn: str | None = None) -> dict[str, VersionInfo]:
         dsn,
         "SELECT DISTINCT ON (model) id, created, params, metrics, model, scope_count"
         " FROM model_versions WHERE published ORDER BY model, id DESC",
+    )
+    return {
+        r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4], int(r[5])) for r in rows
+    }
+
+
+def served_versions(dsn: str | None = None) -> dict[str, VersionInfo]:
+    """{model: the version serving answers with}: its production alias, or its newest
+    published version while it has none (one query: what serving polls)."""
+    rows = _readonly_query(
+        dsn,
+        "SELECT DISTINCT ON (v.model) v.id, v.created, v.params, v.metrics, v.model,"
+        " v.scope_count FROM model_versions v"
+        " LEFT JOIN model_aliases a ON a.model = v.model AND a.alias = 'production'"
+        " WHERE v.published AND (a.version_id IS NULL OR a.version_id = v.id)"
+        " ORDER BY v.model, v.id DESC",
     )
     return {
         r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4], int(r[5])) for r in rows

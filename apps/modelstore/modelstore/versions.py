@@ -221,7 +221,7 @@ def gate(
                 alias, reason = PRODUCTION, "forced (train_force)"
                 by = "command"
             elif current is None:
-                alias, reason = PRODUCTION, "first version of the model"
+                alias, reason = PRODUCTION, "no production version yet (the first version)"
             elif rule is None:
                 alias, reason = PRODUCTION, "the model declares no GATE"
             else:

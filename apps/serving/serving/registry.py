@@ -112,7 +112,7 @@ class ModelRegistry:
         self.names = tuple(models)
         self._versions: dict[str, LoadedVersion] = {}
         self._not_installed: tuple[str, ...] = ()
-        self._published: dict[str, int] = {}  # newest version id in the store, per model
+        self._published: dict[str, int] = {}  # the version to serve (production), per model
         self._store_ok = False
         self._reason = "model store not checked yet"
         self._last_check: float | None = None  # monotonic time of the last answer
@@ -137,7 +137,8 @@ class ModelRegistry:
         return self._not_installed
 
     def published(self, name: str) -> int:
-        """The newest version id of the model in the store at the last answer (0: none)."""
+        """The version the store says to serve (production, else the newest) at the last
+        answer (0: none)."""
         return self._published.get(name, 0)
 
     @property
@@ -183,7 +184,7 @@ class ModelRegistry:
             return False
         with self._refresh_lock:
             try:
-                latest = modelstore.latest_versions(self.dsn)
+                latest = modelstore.served_versions(self.dsn)
             except Exception as exc:
                 self._mark_unreachable(exc)
                 return self._from_disk()

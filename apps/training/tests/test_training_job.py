@@ -282,3 +282,46 @@ def test_spark_submit_end_to_end(store_dsn, spark_env, tmp_path):
     info = modelstore.latest_version(store_dsn)
     assert info.id == result["version_id"]
     assert info.params["spark_app_id"].startswith("local-")
+
+
+def test_the_gate_keeps_a_spoiled_run_out_of_production(spark, store_dsn, sales_pdf, tmp_path,
+                                                        capsys):  # fmt: skip
+    """A good run is production; a run on data spoiled on purpose (its last week zeros) is
+    published as candidate with both figures, and serving keeps the good one; a forced
+    run, and a good run again, pass."""
+    good = _write(spark, sales_pdf, tmp_path / "good")
+    spoiled_pdf = sales_pdf.copy()
+    last_week = pd.to_datetime(spoiled_pdf["date"]) > pd.Timestamp(END) - pd.Timedelta(days=7)
+    spoiled_pdf.loc[last_week.to_numpy(), "sales"] = 0.0
+    spoiled = _write(spark, spoiled_pdf, tmp_path / "spoiled")
+
+    def train(path, *extra):
+        rc = main(["--source", f"parquet:{path}", "--store-dsn", store_dsn, *extra], spark=spark)
+        assert rc == EXIT_OK
+        return result_line(capsys.readouterr().out)
+
+    first = train(good)
+    assert first["alias"] == "production" and "first version" in first["gate"]["reason"]
+    bad = train(spoiled)
+    gate = bad["gate"]
+    assert bad["alias"] == "candidate"
+    assert gate["metric"] == "mae" and gate["scopes"] == 6
+    assert gate["new"] > 1.1 * gate["production"]
+    assert f"against production {first['version_id']}'s" in gate["reason"]
+    assert modelstore.served_versions(store_dsn)["sales_forecast"].id == first["version_id"]
+    forced = train(spoiled, "--force")
+    assert forced["alias"] == "production"
+    assert modelstore.served_versions(store_dsn)["sales_forecast"].id == forced["version_id"]
+    again = train(good, "--gate", "mae:min:0")
+    assert again["alias"] == "production"  # better than the forced spoiled one
+    from modelstore import versions
+
+    moves = versions.moves(store_dsn, "sales_forecast")
+    assert [(m["alias"], m["to"], m["by"]) for m in moves] == [
+        ("production", first["version_id"], "gate"),
+        ("candidate", bad["version_id"], "gate"),
+        ("production", forced["version_id"], "command"),
+        ("production", again["version_id"], "gate"),
+    ]
+    assert main(["--gate", "mae:sideways", "--store-dsn", store_dsn]) == EXIT_USAGE
+    assert "GATE direction must be 'min' or 'max'" in capsys.readouterr().err

@@ -67,6 +67,9 @@ class Config:
     seed: int = 42
     partitions: int | None = None
     ship_code: bool | None = None  # None: only when the job builds its own session
+    gate: object = None  # modelstore.versions.Gate, None: every version becomes production
+    force: bool = False  # production whatever the gate says
+    moved_by: str = "gate"  # recorded in the alias moves: gate or schedule
 
 
 def parse_scopes(spec: str) -> tuple[str, ...] | None:
@@ -249,6 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="partitions the scopes are trained in (default: from the cluster's cores)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="the new version becomes production whatever the quality gate says",
+    )
+    parser.add_argument(
+        "--gate",
+        default=None,
+        metavar="METRIC:DIRECTION:TOLERANCE",
+        help="judge the new version by this instead of the model's GATE, e.g. mae:min:0.05 "
+        "(relative tolerance); 'none': no gate",
+    )
+    parser.add_argument(
+        "--moved-by",
+        choices=("gate", "schedule"),
+        default="gate",
+        help="what the alias moves are recorded as done by (the schedule sets 'schedule')",
+    )
     ship = parser.add_mutually_exclusive_group()
     ship.add_argument(
         "--ship-code",
@@ -368,6 +389,9 @@ def parse_args(argv: list[str] | None) -> Config:
     keep = _positive(ns.keep_versions, "--keep-versions")
     if ns.partitions is not None:
         _positive(ns.partitions, "--partitions")
+    gate = model.gate
+    if ns.gate is not None:
+        gate = parse_gate(ns.gate, model)
     dsn = ns.store_dsn if ns.store_dsn else os.environ.get("MODEL_STORE_DSN", "")
     if not dsn:
         raise UsageError(
@@ -388,7 +412,31 @@ def parse_args(argv: list[str] | None) -> Config:
         seed=ns.seed,
         partitions=ns.partitions,
         ship_code=ns.ship_code,
+        gate=gate,
+        force=ns.force,
+        moved_by=ns.moved_by,
     )
+
+
+def parse_gate(text: str, model: contract.Model):
+    """``METRIC:DIRECTION:TOLERANCE`` (the last two optional) or ``none``."""
+    from modelstore.versions import Gate
+
+    if text.strip().lower() == "none":
+        return None
+    parts = text.strip().split(":")
+    spec = {"metric": parts[0]}
+    if len(parts) > 1:
+        spec["direction"] = parts[1]
+    try:
+        if len(parts) > 2:
+            spec["tolerance"] = float(parts[2])
+        if len(parts) > 3 or not parts[0]:
+            raise ValueError
+        return Gate.parse(spec, f"--gate {text!r}")
+    except ValueError as exc:
+        detail = str(exc) if str(exc) else "give METRIC[:min|max[:TOLERANCE]], e.g. mae:min:0.05"
+        raise UsageError(f"--gate {text!r}: {detail}") from None
 
 
 def _redact_url(url: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import modelstore
 import psycopg
+from modelstore import versions
 from pyspark.sql import functions as F
 
 from .args import Config, UsageError, parse_args
@@ -251,6 +252,10 @@ def run(spark, config: Config, started: float | None = None) -> dict:
     finally:
         if not published:
             _discard(config.store_dsn, version_id)
+    decision = versions.gate(config.store_dsn, model.name, version_id, config.gate,
+                             force=config.force, by=config.moved_by)  # fmt: skip
+    log.info("version %s of model %s is %s: %s", version_id, model.name, decision["alias"],
+             decision["reason"])  # fmt: skip
     info = modelstore.latest_version(config.store_dsn, model.name)
     summary = info.metrics if info is not None and info.id == version_id else {}
     return {
@@ -262,6 +267,8 @@ def run(spark, config: Config, started: float | None = None) -> dict:
         "rows": int(totals["rows"] or 0),
         "invalid_rows": invalid,
         "stored_bytes": int(totals["stored_bytes"] or 0),
+        "alias": decision["alias"],
+        "gate": decision,
         "metrics": summary,
         "seconds": round(time.monotonic() - started, 3),
     }

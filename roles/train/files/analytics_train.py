@@ -99,7 +99,9 @@ def write_metrics(config: dict) -> None:
 def train(config: dict, model: str) -> dict:
     """Run the job for one model; return its state record."""
     started, clock = now(), time.monotonic()
-    argv = ["docker", "exec", config["container"], *config["command"], "--model", model]
+    # The alias moves of a scheduled run are recorded as the schedule's.
+    argv = ["docker", "exec", config["container"], *config["command"], "--model", model,
+            "--moved-by", "schedule"]  # fmt: skip
     try:
         run = subprocess.run(argv, capture_output=True, text=True, check=False)
         code, lines = run.returncode, (run.stdout + run.stderr).splitlines()
@@ -122,6 +124,8 @@ def train(config: dict, model: str) -> dict:
         state.update(
             {k: result.get(k) for k in ("version_id", "scope_count", "rows", "invalid_rows")}
         )
+        gate = result.get("gate") or {}
+        state.update({"alias": result.get("alias"), "gate": gate.get("reason")})
     else:
         meaning = config["exit_meanings"].get(
             str(code), "unexpected error, see the job's last lines"
@@ -136,7 +140,8 @@ def describe(state: dict) -> str:
         return (
             f"{state['model']} ok: version {state['version_id']}, {state['scope_count']} scopes, "
             f"{state['rows']} rows ({state['invalid_rows']} broke the schema) "
-            f"in {state['seconds']} s"
+            f"in {state['seconds']} s; {state.get('alias') or 'published'}"
+            + (f" ({state['gate']})" if state.get("gate") else "")
         )
     return f"{state['model']} failed ({state['reason']}) after {state['seconds']} s"
 
