@@ -65,6 +65,13 @@ CASES = {
         "Host s1: serving_backends_per_host=0 is not a whole number above zero",
         "serving : Check the numbers and ports",
     ),
+    "canary share above 100 %": (
+        "serving",
+        "s1",
+        {"serving_canary_percent": 150, "serving_image": IMAGE},
+        "Host s1: serving_canary_percent=150 is not a share of the traffic",
+        "serving : Check the canary's share",
+    ),
     "nginx rate limit not a rate": (
         "nginx",
         "s1",

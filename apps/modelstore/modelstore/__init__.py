@@ -28,6 +28,7 @@ from .store import (
     served_versions,
     stage_version,
     summarize_metrics,
+    version_info,
     write_scopes,
 )
 
@@ -59,5 +60,6 @@ __all__ = [
     "served_versions",
     "stage_version",
     "summarize_metrics",
+    "version_info",
     "write_scopes",
 ]

@@ -414,20 +414,40 @@ def latest_versions(dsn: str | None = None) -> dict[str, VersionInfo]:
     }
 
 
-def served_versions(dsn: str | None = None) -> dict[str, VersionInfo]:
-    """{model: the version serving answers with}: its production alias, or its newest
-    published version while it has none (one query: what serving polls)."""
+def served_versions(dsn: str | None = None) -> dict[str, dict[str, VersionInfo]]:
+    """{model: {alias: version}}, what serving polls (one query): every alias of every
+    model, ``production`` being the newest published version of a model that has no
+    production alias yet (or of every model in a store from before aliases)."""
+    columns = "v.id, v.created, v.params, v.metrics, v.model, v.scope_count"
     rows = _readonly_query(
         dsn,
-        "SELECT DISTINCT ON (v.model) v.id, v.created, v.params, v.metrics, v.model,"
-        " v.scope_count FROM model_versions v"
-        " LEFT JOIN model_aliases a ON a.model = v.model AND a.alias = 'production'"
-        " WHERE v.published AND (a.version_id IS NULL OR a.version_id = v.id)"
-        " ORDER BY v.model, v.id DESC",
+        f"SELECT a.alias, {columns} FROM model_aliases a"
+        " JOIN model_versions v ON v.id = a.version_id AND v.published"
+        f" UNION ALL (SELECT DISTINCT ON (v.model) 'production', {columns}"
+        " FROM model_versions v WHERE v.published AND NOT EXISTS (SELECT 1 FROM model_aliases"
+        " a WHERE a.model = v.model AND a.alias = 'production') ORDER BY v.model, v.id DESC)",
     )
-    return {
-        r[4]: VersionInfo(int(r[0]), r[1], r[2] or {}, r[3] or {}, r[4], int(r[5])) for r in rows
-    }
+    if not rows:  # no alias table yet (or nothing published): the newest versions
+        return {name: {"production": info} for name, info in latest_versions(dsn).items()}
+    out: dict[str, dict[str, VersionInfo]] = {}
+    for alias, vid, created, params, metrics, model, count in rows:
+        info = VersionInfo(int(vid), created, params or {}, metrics or {}, model, int(count))
+        out.setdefault(model, {})[alias] = info
+    return out
+
+
+def version_info(dsn: str | None, model: str, version_id: int) -> VersionInfo | None:
+    """One published version of ``model``, or None (never published, or pruned)."""
+    rows = _readonly_query(
+        dsn,
+        "SELECT id, created, params, metrics, model, scope_count FROM model_versions"
+        " WHERE published AND model = %s AND id = %s",
+        (model, int(version_id)),
+    )
+    if not rows:
+        return None
+    vid, created, params, metrics, name, count = rows[0]
+    return VersionInfo(int(vid), created, params or {}, metrics or {}, name, int(count))
 
 
 def list_versions(dsn: str | None = None, model: str | None = None) -> list[dict]:

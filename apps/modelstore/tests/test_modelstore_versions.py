@@ -13,7 +13,7 @@ def publish(dsn, mae_by_scope: dict, model="m", keep=5) -> int:
 
 
 def served(dsn, model="m") -> int:
-    return modelstore.served_versions(dsn)[model].id
+    return modelstore.served_versions(dsn)[model]["production"].id
 
 
 def test_serving_follows_production_and_every_move_is_recorded(store_dsn):

@@ -13,6 +13,7 @@ from modelstore import contract
 from .cache import DiskCache
 from .fastpath import FastPredict
 from .registry import ModelRegistry
+from .routing import Routing
 
 DEFAULT_BIND = "0.0.0.0:8000"
 MB = 1024 * 1024
@@ -107,6 +108,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         on_scopes=metrics.record_scopes,
     )
     app.extensions["model_registry"] = registry
+    app.extensions["serving"] = api.Service(
+        app.extensions["models"], registry, app.config["MAX_BATCH"],
+        app.config.get("ROUTING") or Routing.from_env(),
+    )  # fmt: skip
 
     errors.register(app)
     metrics.register(app)

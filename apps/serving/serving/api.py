@@ -13,10 +13,14 @@ GET /models/NAME lists the scopes a page at a time (``?after=SCOPE&limit=N``).
 from __future__ import annotations
 
 import json
+import logging
+import time
+from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from modelstore.contract import Model, ValidationError
 
+from . import metrics
 from .errors import error_response
 from .registry import (
     RETRY_AFTER_SECONDS,
@@ -24,7 +28,11 @@ from .registry import (
     ModelRegistry,
     ScopeNotFound,
     ScopesUnavailable,
+    VersionNotServed,
 )
+from .routing import CANDIDATE, PRODUCTION, Routing, Shadow, disagreement
+
+shadow_log = logging.getLogger("serving.shadow")
 
 SCOPE_PAGE = 100  # scopes per page of GET /models/NAME (?limit= up to SCOPE_PAGE_MAX)
 SCOPE_PAGE_MAX = 1000
@@ -267,12 +275,89 @@ def _predict(model: Model, registry: ModelRegistry, version: LoadedVersion,
     return out
 
 
-def answer(models: dict[str, Model], registry: ModelRegistry, name: str, raw: bytes,
-           max_batch: int) -> dict:  # fmt: skip
+@dataclass(frozen=True)
+class Service:
+    """What answering a predict request needs (built once per worker by create_app)."""
+
+    models: dict[str, Model]
+    registry: ModelRegistry
+    max_batch: int
+    routing: Routing = Routing()
+    shadow: Shadow = field(default_factory=Shadow)
+
+
+def asked_for(alias: str | None, version: str | None) -> tuple[str | None, int | None]:
+    """The alias or version a request asks for (?alias=, ?version= or the X-Model-Alias,
+    X-Model-Version headers); RequestError 400 when malformed."""
+    alias = (alias or "").strip() or None
+    version = (version or "").strip() or None
+    if alias and version:
+        raise RequestError(400, "ask for an alias or a version, not both")
+    if version is None:
+        return alias, None
+    if not version.isdigit() or int(version) < 1:
+        raise RequestError(400, f"version={version!r}: give a version number (GET /models/NAME)")
+    return None, int(version)
+
+
+def _pick(service: Service, model: Model, parsed, alias: str | None, number: int | None
+          ) -> tuple[LoadedVersion, str]:  # fmt: skip
+    """(version, alias label) that answers: the one asked for, the canary's, production."""
+    registry = service.registry
+    if alias is not None or number is not None:
+        try:
+            found = registry.resolve(model.name, alias, number)
+        except VersionNotServed as exc:
+            raise RequestError(404, str(exc)) from None
+        except ScopesUnavailable as exc:
+            raise RequestError(503, str(exc), retry_after=exc.retry_after) from None
+        if found is None:  # production asked for, none loaded yet
+            found = _version_or_error(model, registry)
+        return found, alias or ""
+    production = _version_or_error(model, registry)
+    candidate = registry.aliases(model.name).get(CANDIDATE)
+    if (
+        candidate is not None
+        and candidate.id != production.id
+        and service.routing.to_candidate(parsed[0][0])
+    ):
+        return candidate, CANDIDATE
+    return production, PRODUCTION
+
+
+def _shadow(service: Service, model: Model, parsed, batch: bool, answered: list) -> None:
+    """Compute the candidate beside production in the background (never returned)."""
+    registry = service.registry
+    candidate = registry.aliases(model.name).get(CANDIDATE)
+    if candidate is None:
+        return
+
+    def job():
+        try:
+            values = _predict(model, registry, candidate, parsed, batch)
+        except RequestError:
+            metrics.SHADOW_ERRORS.labels(model.name).inc()
+            return
+        numeric, diff, mismatches = disagreement(answered, values)
+        metrics.observe_shadow(model.name, candidate.id, len(values), numeric, diff, mismatches)
+        if (diff or mismatches) and service.shadow.should_log():
+            shadow_log.info(
+                "shadow: model %s candidate %s answered %s where production answered %s "
+                "(scope %s)", model.name, candidate.id, values[:3], answered[:3], parsed[0][0],
+            )  # fmt: skip
+
+    if not service.shadow.submit(job):
+        metrics.SHADOW_SKIPPED.labels(model.name).inc()
+
+
+def answer(service: Service, name: str, raw: bytes, asked: tuple[str | None, int | None]
+           = (None, None)) -> dict:  # fmt: skip
     """The answer to a predict request for model ``name`` whose body is ``raw`` (without
-    its "backend" field); RequestError for anything a client must fix or retry. Needs no
-    request context: the Flask views and the WSGI fast path (fastpath.py) both call it."""
-    found = _model_or_404(name, models, registry)
+    its "backend" field), by the version ``asked`` for (alias, number) or routing's;
+    RequestError for anything a client must fix or retry. Needs no request context: the
+    Flask views and the WSGI fast path (fastpath.py) both call it."""
+    started = time.perf_counter()
+    found = _model_or_404(name, service.models, service.registry)
     payload = _json_body(found, raw)
     batch = "instances" in payload
     if batch:
@@ -281,16 +366,25 @@ def answer(models: dict[str, Model], registry: ModelRegistry, name: str, raw: by
             raise RequestError(422, "'instances' must be a list of instance objects")
         if not items:
             raise RequestError(422, "'instances' is empty: give at least one instance")
-        if len(items) > max_batch:
+        if len(items) > service.max_batch:
+            limit = service.max_batch
             raise RequestError(
-                413, f"{len(items)} instances is more than the limit of {max_batch} per request"
+                413, f"{len(items)} instances is more than the limit of {limit} per request"
             )
         parsed = [_parse_instance(found, item, f"instances[{i}]") for i, item in enumerate(items)]
     else:
         parsed = [_parse_instance(found, payload, "")]
-    version = _version_or_error(found, registry)
-    predictions = _predict(found, registry, version, parsed, batch)
-    body = {"model": name, "model_version": version.id}
+    version, alias = _pick(service, found, parsed, *asked)
+    try:
+        predictions = _predict(found, service.registry, version, parsed, batch)
+    except RequestError as exc:
+        metrics.observe_version(name, alias, version.id, exc.status,
+                                time.perf_counter() - started)  # fmt: skip
+        raise
+    metrics.observe_version(name, alias, version.id, 200, time.perf_counter() - started)
+    if service.routing.shadow and alias == PRODUCTION:
+        _shadow(service, found, parsed, batch, predictions)
+    body = {"model": name, "model_version": version.id, "alias": alias or None}
     if batch:
         body["predictions"] = predictions
     else:
@@ -300,8 +394,11 @@ def answer(models: dict[str, Model], registry: ModelRegistry, name: str, raw: by
 
 def _predict_response(name: str):
     try:
-        body = answer(_models(), _registry(), name, request.get_data(cache=False),
-                      current_app.config["MAX_BATCH"])  # fmt: skip
+        args, headers = request.args, request.headers
+        asked = asked_for(args.get("alias") or headers.get("X-Model-Alias"),
+                          args.get("version") or headers.get("X-Model-Version"))  # fmt: skip
+        raw = request.get_data(cache=False)
+        body = answer(current_app.extensions["serving"], name, raw, asked)
     except RequestError as exc:
         return exc.response()
     body["backend"] = _backend()

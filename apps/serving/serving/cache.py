@@ -28,6 +28,7 @@ import pickle
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,10 @@ class ScopeCache:
             keys = list(reversed(self._entries))
         return [s for (m, v, s) in keys if m == model and v == version][:limit]
 
-    def drop_version(self, model: str, keep: int) -> None:
-        """Forget every entry of ``model`` but those of version ``keep``."""
+    def drop_version(self, model: str, keep: Collection[int]) -> None:
+        """Forget every entry of ``model`` but those of the versions ``keep``."""
         with self._lock:
-            for key in [k for k in self._entries if k[0] == model and k[1] != keep]:
+            for key in [k for k in self._entries if k[0] == model and k[1] not in keep]:
                 self.bytes -= self._entries.pop(key)[1]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import time
+from urllib.parse import parse_qs
 
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
@@ -33,6 +34,7 @@ class FastPredict:
         self.app = app
         self.models = app.extensions["models"]
         self.registry = app.extensions["model_registry"]
+        self.service = app.extensions["serving"]
         self.config = app.config
 
     def _route(self, environ) -> tuple[str, str] | None:
@@ -67,7 +69,13 @@ class FastPredict:
         backend = self.config["BACKEND_ID"]
         headers = [("Content-Type", "application/json")]
         try:
-            body = api.answer(self.models, self.registry, name, raw, self.config["MAX_BATCH"])
+            query = environ.get("QUERY_STRING")
+            args = {k: v[0] for k, v in parse_qs(query).items()} if query else {}
+            asked = api.asked_for(
+                args.get("alias") or environ.get("HTTP_X_MODEL_ALIAS"),
+                args.get("version") or environ.get("HTTP_X_MODEL_VERSION"),
+            )
+            body = api.answer(self.service, name, raw, asked)
             body["backend"] = backend
             status = 200
         except api.RequestError as exc:

@@ -13,6 +13,16 @@
   while the store is down: a 503);
 - ``serving_scope_evictions_total{model}``: scopes dropped from a worker's memory to stay
   within its budget;
+- ``serving_version_requests_total{model, alias, version, status}`` and
+  ``serving_version_request_duration_seconds{model, alias, version}``: predict requests by
+  the version that answered them (``alias``: production, candidate, the alias asked for,
+  or empty for a version asked for by number);
+- ``serving_shadow_instances_total{model, version}``: instances the candidate computed in
+  shadow; ``serving_shadow_abs_difference_total`` (the sum of the absolute differences
+  of numeric answers; divided by ``serving_shadow_numeric_total``: the mean) and
+  ``serving_shadow_mismatches_total`` (other answers that differ: labels);
+  ``serving_shadow_skipped_total{model}`` (too many pending) and
+  ``serving_shadow_errors_total{model}`` (the candidate failed: a scope it lacks);
 - ``serving_scope_cache_bytes`` and ``serving_scope_cache_scopes``: what the workers'
   caches hold (summed over the live workers); ``serving_scope_cache_budget_bytes``.
 
@@ -85,6 +95,36 @@ CACHE_BUDGET = Gauge(
     multiprocess_mode="livesum",
 )  # fmt: skip
 
+VERSION_REQUESTS = Counter(
+    "serving_version_requests_total", "Predict requests by the version that answered",
+    ["model", "alias", "version", "status"],
+)  # fmt: skip
+VERSION_LATENCY = Histogram(
+    "serving_version_request_duration_seconds", "Time to answer a predict request, by version",
+    ["model", "alias", "version"],
+)  # fmt: skip
+SHADOW_INSTANCES = Counter(
+    "serving_shadow_instances_total", "Instances the candidate computed in shadow",
+    ["model", "version"],
+)  # fmt: skip
+SHADOW_NUMERIC = Counter(
+    "serving_shadow_numeric_total", "Numeric shadow answers compared", ["model", "version"]
+)
+SHADOW_ABS_DIFF = Counter(
+    "serving_shadow_abs_difference_total",
+    "Sum of |shadow - production| over numeric answers", ["model", "version"],
+)  # fmt: skip
+SHADOW_MISMATCHES = Counter(
+    "serving_shadow_mismatches_total", "Non-numeric shadow answers that differ from production",
+    ["model", "version"],
+)  # fmt: skip
+SHADOW_SKIPPED = Counter(
+    "serving_shadow_skipped_total", "Shadow computations skipped (too many pending)", ["model"]
+)
+SHADOW_ERRORS = Counter(
+    "serving_shadow_errors_total", "Shadow computations the candidate failed", ["model"]
+)
+
 bp = Blueprint("metrics", __name__)
 
 
@@ -110,6 +150,20 @@ def record_scopes(model: str, source: str, count: int) -> None:
         SCOPE_EVICTIONS.labels(model).inc(count)
     else:
         SCOPE_LOADS.labels(model, source).inc(count)
+
+
+def observe_version(model: str, alias: str, version: int, status: int, seconds: float) -> None:
+    """One predict request, by the version that answered it."""
+    VERSION_REQUESTS.labels(model, alias, str(version), str(status)).inc()
+    VERSION_LATENCY.labels(model, alias, str(version)).observe(seconds)
+
+
+def observe_shadow(model: str, version: int, instances: int, numeric: int, diff: float,
+                   mismatches: int) -> None:  # fmt: skip
+    SHADOW_INSTANCES.labels(model, str(version)).inc(instances)
+    SHADOW_NUMERIC.labels(model, str(version)).inc(numeric)
+    SHADOW_ABS_DIFF.labels(model, str(version)).inc(diff)
+    SHADOW_MISMATCHES.labels(model, str(version)).inc(mismatches)
 
 
 def _model_label() -> str:

@@ -1,7 +1,10 @@
 """The models being served: versions from the model store, scopes loaded on demand.
 
-Every installed model has at most one current, immutable ``LoadedVersion``: the version's
-metadata (id, metrics, scope count), not its fitted objects. A request reads the version
+Every installed model has at most one current, immutable ``LoadedVersion`` (what its
+``production`` alias points at; its newest version while it has none): the version's
+metadata (id, metrics, scope count), not its fitted objects. Its other aliases
+(``candidate``, pins) are known too, and any published version can be asked for by id
+(``resolve``); all share the scope cache, keyed by version. A request reads the version
 once and asks ``fitted`` for the objects of its scopes, all of that version: from this
 worker's memory (``ScopeCache``), else from the host's disk cache (``DiskCache``), else
 from the store in one query. So a back-end's memory is bounded by its cache budget
@@ -24,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +42,7 @@ log = logging.getLogger("serving.registry")
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 DEFAULT_WARM_SCOPES = 1000  # hot scopes of the old version loaded before a swap, at most
 RETRY_AFTER_SECONDS = 5
+ASKED_VERSIONS = 16  # versions asked for by id whose metadata a worker keeps
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class ScopeNotFound(LookupError):
     def __init__(self, scopes: list[str]):
         self.scopes = scopes
         super().__init__(", ".join(scopes))
+
+
+class VersionNotServed(LookupError):
+    """An alias or version a request asked for that this model does not have."""
 
 
 class ScopesUnavailable(RuntimeError):
@@ -113,6 +122,9 @@ class ModelRegistry:
         self._versions: dict[str, LoadedVersion] = {}
         self._not_installed: tuple[str, ...] = ()
         self._published: dict[str, int] = {}  # the version to serve (production), per model
+        self._aliases: dict[str, dict[str, LoadedVersion]] = {}  # other aliases, per model
+        self._asked: OrderedDict[tuple[str, int], LoadedVersion] = OrderedDict()  # by id
+        self._asked_lock = threading.Lock()
         self._store_ok = False
         self._reason = "model store not checked yet"
         self._last_check: float | None = None  # monotonic time of the last answer
@@ -135,6 +147,59 @@ class ModelRegistry:
     def not_installed(self) -> tuple[str, ...]:
         """Models the store has versions of but this back-end's image does not carry."""
         return self._not_installed
+
+    def aliases(self, name: str) -> dict[str, LoadedVersion]:
+        """The model's aliases besides production (candidate, pins), as last polled."""
+        return self._aliases.get(name, {})
+
+    def resolve(self, name: str, alias: str | None = None, version: int | None = None
+                ) -> LoadedVersion | None:  # fmt: skip
+        """The version a request asks for: by id, by alias, else production (None while
+        none is loaded). VersionNotServed names what there is."""
+        if version is not None:
+            return self._by_id(name, version)
+        if alias is None or alias == "production":
+            return self._versions.get(name)
+        found = self._aliases.get(name, {}).get(alias)
+        if found is None:
+            known = ", ".join(["production", *sorted(self._aliases.get(name, {}))])
+            raise VersionNotServed(
+                f"model {name!r} has no alias {alias!r}; its aliases: {known} "
+                f"(playbooks/model.yml -e model={name} lists them)"
+            )
+        return found
+
+    def _by_id(self, name: str, version: int) -> LoadedVersion:
+        current = self._versions.get(name)
+        if current is not None and current.id == version:
+            return current
+        for found in self._aliases.get(name, {}).values():
+            if found.id == version:
+                return found
+        key = (name, version)
+        found = self._asked.get(key)
+        if found is None:
+            try:
+                info = modelstore.version_info(self.dsn, name, version)
+            except (modelstore.StoreError, OSError) as exc:
+                raise ScopesUnavailable(f"model store unreachable: {exc}") from None
+            if info is None:
+                raise VersionNotServed(
+                    f"model {name!r} has no published version {version} (never published, "
+                    f"or pruned); GET /models/{name} names the one served"
+                )
+            found = self._loaded(name, info)
+            with self._asked_lock:
+                self._asked[key] = found
+                while len(self._asked) > ASKED_VERSIONS:
+                    self._asked.popitem(last=False)
+        return found
+
+    def in_use(self, name: str) -> set[int]:
+        """Versions of the model whose scopes the cache keeps (production and aliases)."""
+        ids = {v.id for v in self._aliases.get(name, {}).values()}
+        current = self._versions.get(name)
+        return ids | ({current.id} if current else set())
 
     def published(self, name: str) -> int:
         """The version the store says to serve (production, else the newest) at the last
@@ -184,11 +249,21 @@ class ModelRegistry:
             return False
         with self._refresh_lock:
             try:
-                latest = modelstore.served_versions(self.dsn)
+                served = modelstore.served_versions(self.dsn)
             except Exception as exc:
                 self._mark_unreachable(exc)
                 return self._from_disk()
             self._mark_reachable()
+            latest = {name: a["production"] for name, a in served.items() if "production" in a}
+            self._aliases = {
+                name: {
+                    alias: self._loaded(name, info, self._aliases.get(name, {}).get(alias))
+                    for alias, info in served[name].items()
+                    if alias != "production"
+                }
+                for name in self.names
+                if name in served
+            }
             self._not_installed = tuple(sorted(set(latest) - set(self.names)))
             self._published = {name: latest[name].id for name in self.names if name in latest}
             loaded = dict(self._versions)
@@ -214,13 +289,20 @@ class ModelRegistry:
             # else: the reason _load gave for the version it could not load stays
             return changed
 
-    def _load(self, name: str, info, current: LoadedVersion | None) -> LoadedVersion | None:
-        """The new version's metadata, its cache warmed with the old version's hot scopes;
-        None (keep the current one) when they cannot be loaded now."""
-        new = LoadedVersion(
+    @staticmethod
+    def _loaded(name: str, info, known: LoadedVersion | None = None) -> LoadedVersion:
+        """A version's metadata (the one already known, if it is the same version)."""
+        if known is not None and known.id == info.id:
+            return known
+        return LoadedVersion(
             id=info.id, model=name, created=info.created, params=info.params,
             metrics=info.metrics, scope_count=info.scope_count,
         )  # fmt: skip
+
+    def _load(self, name: str, info, current: LoadedVersion | None) -> LoadedVersion | None:
+        """The new version's metadata, its cache warmed with the old version's hot scopes;
+        None (keep the current one) when they cannot be loaded now."""
+        new = self._loaded(name, info)
         hot = self.cache.hot(name, current.id, self.warm_scopes) if current else []
         try:
             # Nothing hot yet: load one scope, to check the version is there and loads.
@@ -243,7 +325,8 @@ class ModelRegistry:
             f", replacing {current.id}" if current else "",
         )  # fmt: skip
         if current is not None:
-            self.cache.drop_version(name, keep=info.id)
+            keep = {info.id} | {v.id for v in self._aliases.get(name, {}).values()}
+            self.cache.drop_version(name, keep=keep | {k[1] for k in self._asked if k[0] == name})
         return new
 
     # -- scopes ------------------------------------------------------------------------
@@ -280,6 +363,11 @@ class ModelRegistry:
         try:
             rows = modelstore.load_scopes(None, version.id, wanted, conn=self._conn())
         except modelstore.VersionNotFound:
+            if self._asked.pop((version.model, version.id), None) is not None:
+                raise VersionNotServed(
+                    f"model {version.model!r} has no published version {version.id} any more "
+                    "(pruned)"
+                ) from None
             self._versions_stale()
             raise ScopesUnavailable(
                 f"version {version.id} of model {version.model!r} was just replaced; "

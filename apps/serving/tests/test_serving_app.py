@@ -173,7 +173,7 @@ def test_batch_prediction_keeps_order(client):
     body = response.json
     want = [expected(*SCOPES_V1[str(i["scope"])], i["date"]) for i in instances]
     assert body["predictions"] == pytest.approx(want, abs=1e-6)
-    assert set(body) == {"predictions", "model", "model_version", "backend"}
+    assert set(body) == {"predictions", "model", "model_version", "alias", "backend"}
 
 
 def test_request_without_content_type(client):
