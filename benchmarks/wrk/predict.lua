@@ -1,5 +1,6 @@
--- wrk script: POST one forecast as JSON, and count which back-end answered each request
--- (the "backend" field of the answer). Used by benchmarks/wrkload.py.
+-- wrk script: POST one forecast as JSON, and count which back-end and which model version
+-- answered each request (the "backend" and "model_version" fields of the answer). Used by
+-- benchmarks/wrkload.py.
 --
 --   wrk -s predict.lua http://HOST/models/NAME/predict -- '{"scope": "1", "date": "2025-01-31"}'
 --
@@ -24,6 +25,7 @@ function init(args)
   wrk.body = args[1] or '{"scope": "1", "date": "2025-01-31"}'
   wrk.headers["Content-Type"] = "application/json"
   backends = {}
+  versions = {}
 end
 
 function response(status, headers, body)
@@ -31,13 +33,16 @@ function response(status, headers, body)
   if id then
     backends[id] = (backends[id] or 0) + 1
   end
+  local version = body and body:match('"model_version"%s*:%s*(%d+)')
+  if version then
+    versions[version] = (versions[version] or 0) + 1
+  end
 end
 
--- One JSON line after wrk's own report.
-function done(summary, latency, requests)
+local function total(name)
   local seen = {}
   for _, thread in ipairs(threads) do
-    for id, n in pairs(thread:get("backends") or {}) do
+    for id, n in pairs(thread:get(name) or {}) do
       seen[id] = (seen[id] or 0) + n
     end
   end
@@ -45,11 +50,17 @@ function done(summary, latency, requests)
   for id, n in pairs(seen) do
     table.insert(parts, string.format('"%s": %d', id, n))
   end
+  return table.concat(parts, ", ")
+end
+
+-- One JSON line after wrk's own report.
+function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     '{"wrk": {"requests": %d, "seconds": %.3f, "p50_ms": %.3f, "p99_ms": %.3f, ' ..
-    '"connect": %d, "read": %d, "write": %d, "timeout": %d, "non_2xx": %d, "backends": {%s}}}\n',
+    '"connect": %d, "read": %d, "write": %d, "timeout": %d, "non_2xx": %d, "backends": {%s}, ' ..
+    '"versions": {%s}}}\n',
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
     latency:percentile(99) / 1000, e.connect, e.read, e.write, e.timeout, e.status,
-    table.concat(parts, ", ")))
+    total("backends"), total("versions")))
 end
