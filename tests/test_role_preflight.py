@@ -70,7 +70,7 @@ CASES = {
         "s1",
         {"serving_canary_percent": 150, "serving_image": IMAGE},
         "Host s1: serving_canary_percent=150 is not a share of the traffic",
-        "serving : Check the canary's share",
+        "serving : Check the canary's share and the prediction log's",
     ),
     "nginx rate limit not a rate": (
         "nginx",

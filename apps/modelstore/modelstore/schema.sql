@@ -55,3 +55,40 @@ CREATE TABLE IF NOT EXISTS alias_moves (
     reason       text        NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alias_moves_model_idx ON alias_moves (model, alias, id DESC);
+
+-- The prediction log (serving, off by default): a sampled record of requests and their
+-- answers, for a training run or a notebook to read back (modelstore.read_prediction_log).
+-- Serving's read-only role writes it only through log_predictions, the writer's function
+-- (EXECUTE granted to the reader by the model_store role, to nobody else), which takes at
+-- most 1,000 entries a call and keeps the log within the caller's bound (at least 1,000
+-- rows): the newest rows stay.
+CREATE TABLE IF NOT EXISTS prediction_log (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    logged_at  timestamptz NOT NULL DEFAULT now(),
+    model      text   NOT NULL,
+    version_id bigint NOT NULL,
+    alias      text,
+    scope      text   NOT NULL,
+    input      jsonb  NOT NULL,
+    output     jsonb,
+    backend    text   NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS prediction_log_model_idx ON prediction_log (model, logged_at);
+
+CREATE OR REPLACE FUNCTION log_predictions(entries jsonb, keep_rows bigint)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    added integer;
+BEGIN
+    INSERT INTO prediction_log (model, version_id, alias, scope, input, output, backend)
+    SELECT left(e ->> 'model', 100), (e ->> 'version')::bigint, left(e ->> 'alias', 40),
+           left(e ->> 'scope', 200), coalesce(e -> 'input', '{}'::jsonb), e -> 'output',
+           left(coalesce(e ->> 'backend', ''), 200)
+      FROM jsonb_array_elements(entries) WITH ORDINALITY AS t(e, n)
+     WHERE n <= 1000;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    DELETE FROM prediction_log
+     WHERE id <= (SELECT max(id) FROM prediction_log) - greatest(keep_rows, 1000);
+    RETURN added;
+END $$;
+REVOKE ALL ON FUNCTION log_predictions(jsonb, bigint) FROM PUBLIC;

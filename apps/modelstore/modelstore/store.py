@@ -450,6 +450,37 @@ def version_info(dsn: str | None, model: str, version_id: int) -> VersionInfo | 
     return VersionInfo(int(vid), created, params or {}, metrics or {}, name, int(count))
 
 
+def log_predictions(conn, entries: list[dict], keep_rows: int) -> int:
+    """Append entries ({model, version, alias, scope, input, output, backend}) to the
+    prediction log through the store's log_predictions function (what the read-only role
+    may call), keeping its newest ``keep_rows``; returns the rows added."""
+    row = conn.execute(
+        "SELECT log_predictions(%s::jsonb, %s)", (json.dumps(json_safe(entries)), keep_rows)
+    ).fetchone()
+    return int(row[0])
+
+
+def read_prediction_log(dsn: str | None = None, model: str | None = None, since=None,
+                        limit: int = 100_000):  # fmt: skip
+    """The prediction log (newest ``limit`` rows, oldest first) as a pandas DataFrame:
+    logged_at, model, version_id, alias, scope, input and output (dicts, as logged).
+    ``since``: a datetime or an ISO string. For a notebook or a training run:
+    ``modelstore.read_prediction_log(model="sales_forecast")``."""
+    import pandas as pd
+
+    rows = _readonly_query(
+        dsn,
+        "SELECT * FROM (SELECT id, logged_at, model, version_id, alias, scope, input, output,"
+        " backend FROM prediction_log WHERE (%s::text IS NULL OR model = %s)"
+        " AND (%s::timestamptz IS NULL OR logged_at >= %s::timestamptz)"
+        " ORDER BY id DESC LIMIT %s) p ORDER BY id",
+        (model, model, since, since, int(limit)),
+    )
+    columns = ["id", "logged_at", "model", "version_id", "alias", "scope", "input", "output",
+               "backend"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns).drop(columns="id")
+
+
 def list_versions(dsn: str | None = None, model: str | None = None) -> list[dict]:
     """Published versions (of ``model``, or of all), newest first: id, model, created,
     scope_count, params, metrics."""

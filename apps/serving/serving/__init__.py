@@ -12,6 +12,7 @@ from modelstore import contract
 
 from .cache import DiskCache
 from .fastpath import FastPredict
+from .predlog import PredictionLog
 from .registry import ModelRegistry
 from .routing import Routing
 
@@ -38,6 +39,14 @@ def _env_float(name: str, default: float) -> float:
     if value <= 0:
         raise ValueError(f"{name}={raw!r} must be greater than 0")
     return value
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
 def _configure_logging() -> None:
@@ -70,6 +79,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         CACHE_DIR=os.environ.get("SERVING_CACHE_DIR", ""),
         DISK_CACHE_MB=_env_float("SERVING_DISK_CACHE_MB", 1024.0),
         WARM_SCOPES=int(os.environ.get("SERVING_WARM_SCOPES", "1000")),
+        # A sample of the answered requests written to the store's prediction log (0: off)
+        # and the log's bound in rows (serving/predlog.py).
+        PREDICTION_LOG_RATE=_env_number("SERVING_PREDICTION_LOG_RATE", 0.0),
+        PREDICTION_LOG_ROWS=int(_env_number("SERVING_PREDICTION_LOG_ROWS", 1_000_000)),
         JSON_SORT_KEYS=False,
     )
     if test_config is not None:
@@ -108,9 +121,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         on_scopes=metrics.record_scopes,
     )
     app.extensions["model_registry"] = registry
+    predlog = PredictionLog(app.config["MODEL_STORE_DSN"], app.config["PREDICTION_LOG_RATE"],
+                            app.config["PREDICTION_LOG_ROWS"], app.config["BACKEND_ID"],
+                            on_rows=metrics.record_prediction_log)  # fmt: skip
     app.extensions["serving"] = api.Service(
         app.extensions["models"], registry, app.config["MAX_BATCH"],
-        app.config.get("ROUTING") or Routing.from_env(),
+        app.config.get("ROUTING") or Routing.from_env(), predlog=predlog,
     )  # fmt: skip
 
     errors.register(app)

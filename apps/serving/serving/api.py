@@ -22,6 +22,7 @@ from modelstore.contract import Model, ValidationError
 
 from . import metrics
 from .errors import error_response
+from .predlog import PredictionLog
 from .registry import (
     RETRY_AFTER_SECONDS,
     LoadedVersion,
@@ -284,6 +285,7 @@ class Service:
     max_batch: int
     routing: Routing = Routing()
     shadow: Shadow = field(default_factory=Shadow)
+    predlog: PredictionLog | None = None
 
 
 def asked_for(alias: str | None, version: str | None) -> tuple[str | None, int | None]:
@@ -382,6 +384,8 @@ def answer(service: Service, name: str, raw: bytes, asked: tuple[str | None, int
                                 time.perf_counter() - started)  # fmt: skip
         raise
     metrics.observe_version(name, alias, version.id, 200, time.perf_counter() - started)
+    if service.predlog is not None and service.predlog.sampled():
+        service.predlog.add(name, version.id, alias, parsed, predictions)
     if service.routing.shadow and alias == PRODUCTION:
         _shadow(service, found, parsed, batch, predictions)
     body = {"model": name, "model_version": version.id, "alias": alias or None}

@@ -23,6 +23,8 @@
   ``serving_shadow_mismatches_total`` (other answers that differ: labels);
   ``serving_shadow_skipped_total{model}`` (too many pending) and
   ``serving_shadow_errors_total{model}`` (the candidate failed: a scope it lacks);
+- ``serving_prediction_log_rows_total{outcome}``: rows of the prediction log ``logged``
+  to the store, ``dropped`` (the worker's queue full) or ``failed`` (the store refused);
 - ``serving_scope_cache_bytes`` and ``serving_scope_cache_scopes``: what the workers'
   caches hold (summed over the live workers); ``serving_scope_cache_budget_bytes``.
 
@@ -125,6 +127,10 @@ SHADOW_ERRORS = Counter(
     "serving_shadow_errors_total", "Shadow computations the candidate failed", ["model"]
 )
 
+PREDICTION_LOG_ROWS = Counter(
+    "serving_prediction_log_rows_total", "Rows of the prediction log, by outcome", ["outcome"]
+)
+
 bp = Blueprint("metrics", __name__)
 
 
@@ -142,6 +148,10 @@ def _record_cache(cache) -> None:
     CACHE_BYTES.set(cache.bytes)
     CACHE_SCOPES.set(len(cache))
     CACHE_BUDGET.set(cache.budget)
+
+
+def record_prediction_log(outcome: str, count: int) -> None:
+    PREDICTION_LOG_ROWS.labels(outcome).inc(count)
 
 
 def record_scopes(model: str, source: str, count: int) -> None:

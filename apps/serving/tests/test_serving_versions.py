@@ -255,3 +255,47 @@ def test_the_canary_share_under_load_counted_from_the_answers(store_dsn, two_ver
     assert set(seen) == {v1, v2} and sum(seen.values()) == figures["requests"], seen
     share = 100 * seen[v2] / figures["requests"]
     assert abs(share - 10) < 2, (share, figures)
+
+
+def test_the_prediction_log_records_a_sample_a_notebook_reads_back(store_dsn, two_versions):
+    """Off by default; on (every request here), each answered instance is a row of the
+    store's prediction log, written in the background, read back as a DataFrame."""
+    v1, v2 = two_versions
+    off = make_app(store_dsn)
+    off.extensions["model_registry"].refresh()
+    predict(off.test_client())
+    app = make_app(store_dsn, PREDICTION_LOG_RATE=1.0, PREDICTION_LOG_ROWS=1000)
+    app.extensions["model_registry"].refresh()
+    client = app.test_client()
+    predict(client, "2")
+    predict(client, "1", query="?alias=candidate")
+    client.post("/predict", json={"instances": [{"scope": "1", "date": DAY}] * 3})
+    predict(client, "99")  # a 404: not logged
+    deadline = time.monotonic() + 15
+    while len(log := modelstore.read_prediction_log(store_dsn, "sales_forecast")) < 5:
+        assert time.monotonic() < deadline, f"the log holds {len(log)} rows"
+        time.sleep(0.2)
+    time.sleep(2.5)  # one more flush: nothing else arrives
+    log = modelstore.read_prediction_log(store_dsn, "sales_forecast")
+    assert len(log) == 5
+    first = log.iloc[0]
+    assert (first.version_id, first.alias, first.scope, first.input) == (
+        v1,
+        "production",
+        "2",
+        {"date": DAY},
+    )
+    assert first.output == pytest.approx(expected(*V1["2"], DAY))
+    assert log.iloc[1].version_id == v2 and log.iloc[1].alias == "candidate"
+    assert list(log.scope[2:]) == ["1", "1", "1"] and set(log.backend) == {app.config["BACKEND_ID"]}
+
+
+def test_the_prediction_log_keeps_its_newest_rows(store_dsn):
+    publish(store_dsn, V1)  # the schema, with the log and its function
+    with modelstore.connect(store_dsn) as conn:
+        for start in range(0, 1500, 500):
+            entries = [{"model": "m", "version": 1, "scope": str(i), "input": {"i": i},
+                        "output": i} for i in range(start, start + 500)]  # fmt: skip
+            assert modelstore.log_predictions(conn, entries, keep_rows=1000) == 500
+    log = modelstore.read_prediction_log(store_dsn, "m")
+    assert len(log) == 1000 and list(log.output.iloc[[0, -1]]) == [500, 1499]

@@ -308,10 +308,16 @@ def test_the_gate_keeps_a_spoiled_run_out_of_production(spark, store_dsn, sales_
     assert gate["metric"] == "mae" and gate["scopes"] == 6
     assert gate["new"] > 1.1 * gate["production"]
     assert f"against production {first['version_id']}'s" in gate["reason"]
-    assert modelstore.served_versions(store_dsn)["sales_forecast"]["production"].id == first["version_id"]
+    assert (
+        modelstore.served_versions(store_dsn)["sales_forecast"]["production"].id
+        == first["version_id"]
+    )
     forced = train(spoiled, "--force")
     assert forced["alias"] == "production"
-    assert modelstore.served_versions(store_dsn)["sales_forecast"]["production"].id == forced["version_id"]
+    assert (
+        modelstore.served_versions(store_dsn)["sales_forecast"]["production"].id
+        == forced["version_id"]
+    )
     again = train(good, "--gate", "mae:min:0")
     assert again["alias"] == "production"  # better than the forced spoiled one
     from modelstore import versions

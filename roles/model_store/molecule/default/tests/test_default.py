@@ -82,7 +82,14 @@ def test_the_writer_publishes_from_an_allowed_address(writer):
 
 def test_the_reader_reads_and_nothing_more(reader):
     assert outcome(reader, "SELECT count(*) FROM model_versions") == "ok (1,)"
+    # serving's prediction log: through the writer's function, and only through it
+    entry = '[{"model": "m", "version": 1, "scope": "1", "input": {}, "output": 1}]'
+    assert outcome(reader, f"SELECT log_predictions('{entry}', 1000)") == "ok (1,)"
     for sql, refusal in [
+        (
+            "INSERT INTO prediction_log (model, version_id, scope, input) VALUES ('', 1, '', '{}')",
+            "permission denied for table prediction_log",
+        ),
         ("INSERT INTO model_versions (model) VALUES ('x')", "permission denied for table"),
         ("DELETE FROM scope_models", "permission denied for table scope_models"),
         ("CREATE TABLE intruder (x int)", "permission denied for schema public"),
