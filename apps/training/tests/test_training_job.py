@@ -184,13 +184,16 @@ def test_a_failing_scope_publishes_nothing(spark, store_dsn, sales_pdf, tmp_path
 
 
 def test_keep_versions_prunes(spark, store_dsn, capsys):
-    args = ["--scopes", "1-2", *SPAN, "--keep-versions", "2", "--store-dsn", store_dsn]
+    """Five runs, each production in turn (no gate), --keep-versions 1: the last three
+    production versions stay (what a rollback needs), and one of the others."""
+    args = ["--scopes", "1-2", *SPAN, "--keep-versions", "1", "--gate", "none",
+            "--store-dsn", store_dsn]  # fmt: skip
     ids = []
-    for seed in (1, 2, 3):
+    for seed in (1, 2, 3, 4, 5):
         assert main([*args, "--seed", str(seed)], spark=spark) == 0
         ids.append(result_line(capsys.readouterr().out)["version_id"])
-    assert [v["id"] for v in modelstore.list_versions(store_dsn)] == [ids[2], ids[1]]
-    assert modelstore.latest_version(store_dsn).params["seed"] == 3
+    assert [v["id"] for v in modelstore.list_versions(store_dsn)] == ids[:0:-1]
+    assert modelstore.latest_version(store_dsn).params["seed"] == 5
 
 
 def test_readers_never_see_a_partial_version(store_dsn):
