@@ -254,6 +254,7 @@ def test_the_canary_share_under_load_counted_from_the_answers(store_dsn, two_ver
     seen = {int(k): n for k, n in figures["versions"].items()}
     assert set(seen) == {v1, v2} and sum(seen.values()) == figures["requests"], seen
     share = 100 * seen[v2] / figures["requests"]
+    print(f"canary: {share:.2f} % of {figures['requests']} requests ({figures['rps']} req/s)")
     assert abs(share - 10) < 2, (share, figures)
 
 
