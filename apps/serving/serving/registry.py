@@ -305,9 +305,15 @@ class ModelRegistry:
         new = self._loaded(name, info)
         hot = self.cache.hot(name, current.id, self.warm_scopes) if current else []
         try:
-            # Nothing hot yet: load one scope, to check the version is there and loads.
-            probe = hot or [s for s, _ in modelstore.list_scopes(self.dsn, info.id, limit=1)]
-            self._fetch(new, probe, count=False)
+            try:
+                self._fetch(new, hot, count=False)
+                loaded = len(hot)
+            except ScopeNotFound as exc:  # the new version lacks some of them: fine
+                loaded = len(hot) - len(exc.scopes)
+            if not loaded:
+                # Nothing warmed: load one scope, to check the version is there and loads.
+                probe = [s for s, _ in modelstore.list_scopes(self.dsn, info.id, limit=1)]
+                self._fetch(new, probe, count=False)
         except (ScopesUnavailable, modelstore.VersionNotFound):
             return None  # store down or pruned meanwhile: the next poll tries again
         except Exception:

@@ -85,6 +85,24 @@ def test_a_new_version_is_warm_before_it_serves(store_dsn):
     assert answer.json["prediction"] == pytest.approx(expected(20.0, 0.1, 0.0, "2024-03-02"))
 
 
+@pytest.mark.parametrize("kept", [["north"], []], ids=["some hot scopes", "none of them"])
+def test_a_new_version_without_the_hot_scopes_still_loads(store_dsn, kept):
+    """Warming asks the new version for the old one's hot scopes; one that lacks some of
+    them, or all, still loads (and answers its own scopes)."""
+    publish(store_dsn, SCOPES_V1)
+    app = make_app(store_dsn)
+    registry = app.extensions["model_registry"]
+    assert registry.refresh()
+    client = app.test_client()
+    for scope in ("2", "north"):
+        assert predict(client, scope).status_code == 200
+    v2 = publish(store_dsn, {s: SCOPES_V1[s] for s in kept} | {"new": (5.0, 0.0, 0.0)})
+    assert registry.refresh()
+    assert registry.version("sales_forecast").id == v2
+    assert predict(client, "new").json["model_version"] == v2
+    assert predict(client, "2").status_code == 404
+
+
 def test_the_host_disk_cache_survives_a_restart_with_the_store_down(stoppable_pg, tmp_path):
     """A back-end loads scopes into the host's disk cache; the store goes down; a
     restarted back-end (a new app on the same directory) answers those scopes."""
