@@ -195,11 +195,12 @@ class ModelRegistry:
                     self._asked.popitem(last=False)
         return found
 
-    def in_use(self, name: str) -> set[int]:
-        """Versions of the model whose scopes the cache keeps (production and aliases)."""
-        ids = {v.id for v in self._aliases.get(name, {}).values()}
-        current = self._versions.get(name)
-        return ids | ({current.id} if current else set())
+    def _in_use(self, name: str, production: int) -> set[int]:
+        """Versions of the model whose scopes the cache keeps: production, the other
+        aliases, and those asked for by id."""
+        with self._asked_lock:
+            asked = {vid for model, vid in self._asked if model == name}
+        return {production} | {v.id for v in self._aliases.get(name, {}).values()} | asked
 
     def published(self, name: str) -> int:
         """The version the store says to serve (production, else the newest) at the last
@@ -331,8 +332,7 @@ class ModelRegistry:
             f", replacing {current.id}" if current else "",
         )  # fmt: skip
         if current is not None:
-            keep = {info.id} | {v.id for v in self._aliases.get(name, {}).values()}
-            self.cache.drop_version(name, keep=keep | {k[1] for k in self._asked if k[0] == name})
+            self.cache.drop_version(name, keep=self._in_use(name, info.id))
         return new
 
     # -- scopes ------------------------------------------------------------------------

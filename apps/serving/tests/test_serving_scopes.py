@@ -65,14 +65,20 @@ def test_a_batch_reads_one_version_and_one_query(store_dsn):
     assert "has 5 scopes" in answer.json["error"]
 
 
-def test_a_new_version_is_warm_before_it_serves(store_dsn):
-    publish(store_dsn, SCOPES_V1)
-    app = make_app(store_dsn)
+def serving_v1_with_hot_scopes(dsn: str):
+    """(registry, client) of a back-end serving SCOPES_V1, scopes 2 and north asked for."""
+    publish(dsn, SCOPES_V1)
+    app = make_app(dsn)
     registry = app.extensions["model_registry"]
     assert registry.refresh()
     client = app.test_client()
     for scope in ("2", "north"):
         assert predict(client, scope).status_code == 200
+    return registry, client
+
+
+def test_a_new_version_is_warm_before_it_serves(store_dsn):
+    registry, client = serving_v1_with_hot_scopes(store_dsn)
     v2 = publish(store_dsn, {s: (c[0] * 2, c[1], c[2]) for s, c in SCOPES_V1.items()})
     assert registry.refresh()
     assert registry.version("sales_forecast").id == v2
@@ -89,13 +95,7 @@ def test_a_new_version_is_warm_before_it_serves(store_dsn):
 def test_a_new_version_without_the_hot_scopes_still_loads(store_dsn, kept):
     """Warming asks the new version for the old one's hot scopes; one that lacks some of
     them, or all, still loads (and answers its own scopes)."""
-    publish(store_dsn, SCOPES_V1)
-    app = make_app(store_dsn)
-    registry = app.extensions["model_registry"]
-    assert registry.refresh()
-    client = app.test_client()
-    for scope in ("2", "north"):
-        assert predict(client, scope).status_code == 200
+    registry, client = serving_v1_with_hot_scopes(store_dsn)
     v2 = publish(store_dsn, {s: SCOPES_V1[s] for s in kept} | {"new": (5.0, 0.0, 0.0)})
     assert registry.refresh()
     assert registry.version("sales_forecast").id == v2
