@@ -2,12 +2,14 @@
 """Stage an image's build context and print its content tag.
 
     image_context.py --name spark_runtime --image-dir images/spark_runtime [--out DIR] \
-        [--wheelhouse DIR] [--include apps/training ...] [--parent-id sha256:...] \
+        [--wheelhouse DIR] [--include apps/training ...] [--jars DIR] [--parent-id sha256:...] \
         [--models requirements|code --models-dir DIR --model NAME ...] [--label KEY ...] \
         [--arg NAME=VALUE ...]
 
 The context is the image directory, the wheels its requirements.txt pins (hard links
-from the wheelhouse) under wheels/, and --include'd paths under apps/. With
+from the wheelhouse) under wheels/, and --include'd paths under apps/ (an included Maven
+project, a folder with a pom.xml, takes its jar from --jars, built by maven_jar.py, as
+apps/NAME/target/ARTIFACT-VERSION.jar, instead of any target/ folder of its own). With
 --models requirements, the pins of the team's model packages (DIR/NAME) go into
 models-requirements.txt and their wheels under wheels/ too; with --models code, the
 packages go under models/ with a manifest models/models.json (the first is the default
@@ -29,6 +31,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from maven_jar import jar_for, jar_name
 
 IGNORE = re.compile(r"(__pycache__|\.pyc$|\.pytest_cache|/tests?/|\.ruff_cache)")
 COPY_IGNORE = ("__pycache__", "*.pyc", "tests", ".pytest_cache", ".ruff_cache")
@@ -108,8 +112,18 @@ def context(args) -> dict[str, Path | bytes]:
     for name, version in pins:
         whl = wheel_for(Path(args.wheelhouse), name, version)
         files[f"wheels/{whl.name}"] = whl
-    for inc in args.include:
-        files.update(_tree(Path(inc), f"apps/{Path(inc).name}", ignore=True))
+    for inc in map(Path, args.include):
+        app = f"apps/{inc.name}"
+        tree = _tree(inc, app, ignore=True)
+        if (inc / "pom.xml").is_file():
+            tree = {rel: src for rel, src in tree.items() if not rel.startswith(f"{app}/target/")}
+            jar = jar_for(Path(args.jars), inc)
+            if not jar.is_file():
+                sys.exit(
+                    f"no jar for {inc} in {args.jars}; run the Maven step first (maven_jar.py)"
+                )
+            tree[f"{app}/target/{jar_name(inc)}.jar"] = jar
+        files.update(tree)
     return files
 
 
@@ -174,6 +188,7 @@ def plan(spec: dict) -> dict:
         args = argparse.Namespace(
             image_dir=root / image["dir"],
             wheelhouse=spec["wheelhouse"],
+            jars=spec["jars"],
             include=[root / path for path in image.get("include", [])],
             models=image.get("models"),
             models_dir=spec["models_dir"],
@@ -261,6 +276,7 @@ def main() -> None:
     p.add_argument("--out", help="where to stage the context (none: print the tag only)")
     p.add_argument("--wheelhouse", default="")
     p.add_argument("--include", action="append", default=[])
+    p.add_argument("--jars", default="", help="folder of the Maven projects' jars")
     p.add_argument("--parent-id", default="")
     p.add_argument("--models", choices=["requirements", "code"], help="the models' part to stage")
     p.add_argument("--models-dir", default="", help="folder of the team's model packages")

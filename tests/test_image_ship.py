@@ -469,6 +469,45 @@ def test_a_stage_run_alone_hashes_the_inputs_without_staging(tmp_path):
     assert _context(*args)["tag"] != alone["tag"]
 
 
+def test_a_maven_project_goes_in_as_its_cached_jar(tmp_path):
+    # an included folder with a pom.xml takes the jar maven_jar.py cached for its
+    # sources, under target/, and never a target/ folder of its own
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from maven_jar import jar_for
+
+    app = tmp_path / "logjob"
+    shutil.copytree(ROOT / "apps/loganalytics", app, ignore=shutil.ignore_patterns("tests"))
+    (app / "target").mkdir(exist_ok=True)
+    (app / "target/stale.jar").write_bytes(b"from a hand-run mvn")
+    jars = tmp_path / "jars"
+    args = ["--image-dir", str(ROOT / "images/nginx"), "--include", str(app), "--jars", str(jars)]
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/image_context.py"), "--name", "t", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode != 0
+    assert "run the Maven step first" in missing.stderr
+
+    jars.mkdir()
+    jar_for(jars, app).write_bytes(b"jar of these sources")
+    first = _context(*args, "--out", str(tmp_path / "ctx"))
+    staged = sorted(
+        p.relative_to(tmp_path / "ctx").as_posix() for p in (tmp_path / "ctx/apps").rglob("*.jar")
+    )
+    assert staged == ["apps/logjob/target/example-1.0.jar"]
+    assert (
+        tmp_path / "ctx/apps/logjob/target/example-1.0.jar"
+    ).read_bytes() == b"jar of these sources"
+
+    # a change to the sources asks for another jar; once built, the tag moves with it
+    scala = next(app.rglob("Example.scala"))
+    scala.write_text(scala.read_text() + "// one more line\n")
+    jar_for(jars, app).write_bytes(b"jar of the new sources")
+    assert _context(*args)["tag"] != first["tag"]
+
+
 def _plan(spec: dict) -> dict:
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts/image_context.py"), "--plan"],
@@ -492,6 +531,7 @@ def test_the_plan_resolves_what_the_engine_holds_and_leaves_the_rest_to_build(tm
         "needed": ["store"],
         "repo_root": str(ROOT),
         "wheelhouse": str(tmp_path),
+        "jars": str(tmp_path / "jars"),
         "models_dir": str(ROOT / "models"),
         "models": [],
         "label_keys": [],
