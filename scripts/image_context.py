@@ -2,21 +2,23 @@
 """Stage an image's build context and print its content tag.
 
     image_context.py --name spark_runtime --image-dir images/spark_runtime [--out DIR] \
-        [--wheelhouse DIR] [--include apps/training ...] [--jars DIR] [--parent-id sha256:...] \
+        [--wheelhouse DIR] [--requirements FILE ...] [--include apps/training ...] \
+        [--jars DIR] [--parent-id sha256:...] \
         [--models requirements|code --models-dir DIR --model NAME ...] [--label KEY ...] \
         [--arg NAME=VALUE ...]
 
 The context is the image directory, the wheels its requirements.txt pins (hard links
-from the wheelhouse) under wheels/, and --include'd paths under apps/ (an included Maven
-project, a folder with a pom.xml, takes its jar from --jars, built by maven_jar.py, as
-apps/NAME/target/ARTIFACT-VERSION.jar, instead of any target/ folder of its own). With
+from the wheelhouse) under wheels/ (with --requirements, the pins of those files too,
+merged into the context's requirements.txt: optional libraries chosen by a knob), and
+--include'd paths under apps/ (an included Maven project, a folder with a pom.xml,
+takes its jar from --jars, built by maven_jar.py, as apps/NAME/target/ARTIFACT-VERSION.jar,
+instead of any target/ folder of its own). With
 --models requirements, the pins of the team's model packages (DIR/NAME) go into
 models-requirements.txt and their wheels under wheels/ too; with --models code, the
 packages go under models/ with a manifest models/models.json (the first is the default
 model). The tag is a hash of every context file's path and content plus the parent
 image's ID, the keys of the labels the build sets (--label) and the build arguments
-(--arg), so an unchanged input
-never rebuilds and any change always does. Prints
+(--arg), so an unchanged input never rebuilds and any change always does. Prints
 JSON: {"name": ..., "tag": ..., "context": DIR}. Without --out nothing is written: the
 tag only (how a stage run on its own finds the references of images already built).
 """
@@ -100,11 +102,38 @@ def models_part(args) -> tuple[dict[str, Path | bytes], list[tuple[str, str]]]:
     return files, pins
 
 
+def merged_requirements(image_dir: Path, extra: list[Path]) -> tuple[bytes, list]:
+    """The image's requirements.txt followed by the pins of the extra files, and every pin.
+    A project pinned twice at different versions stops with both files named."""
+    req = image_dir / "requirements.txt"
+    pins = pinned(req) if req.exists() else []
+    where = {re.sub(r"[-_.]+", "-", n).lower(): (v, req) for n, v in pins}
+    text = req.read_text() if req.exists() else ""
+    for path in extra:
+        if not path.is_file():
+            sys.exit(f"{path}: no such requirements file; fix the path or leave it out")
+        text += f"# from {path.name}\n"
+        for name, version in pinned(path):
+            key = re.sub(r"[-_.]+", "-", name).lower()
+            if key in where and where[key][0] != version:
+                sys.exit(
+                    f"{path}: {name}=={version}, but {where[key][1]} pins {name}=={where[key][0]}; "
+                    "pin one version"
+                )
+            if key not in where:
+                where[key] = (version, path)
+                pins.append((name, version))
+                text += f"{name}=={version}\n"
+    return text.encode(), pins
+
+
 def context(args) -> dict[str, Path | bytes]:
     """Every file of the build context: its path there -> a source file or the content."""
     files: dict[str, Path | bytes] = dict(_tree(Path(args.image_dir), "", ignore=False))
-    req = Path(args.image_dir) / "requirements.txt"
-    pins = pinned(req) if req.exists() else []
+    extra = [Path(p) for p in args.requirements]
+    text, pins = merged_requirements(Path(args.image_dir), extra)
+    if extra:
+        files["requirements.txt"] = text
     if args.models:
         more, model_pins = models_part(args)
         files.update(more)
@@ -188,6 +217,7 @@ def plan(spec: dict) -> dict:
         args = argparse.Namespace(
             image_dir=root / image["dir"],
             wheelhouse=spec["wheelhouse"],
+            requirements=spec.get("requirements", {}).get(name, []),
             jars=spec["jars"],
             include=[root / path for path in image.get("include", [])],
             models=image.get("models"),
@@ -275,6 +305,7 @@ def main() -> None:
     p.add_argument("--image-dir")
     p.add_argument("--out", help="where to stage the context (none: print the tag only)")
     p.add_argument("--wheelhouse", default="")
+    p.add_argument("--requirements", action="append", default=[], help="more pins to install")
     p.add_argument("--include", action="append", default=[])
     p.add_argument("--jars", default="", help="folder of the Maven projects' jars")
     p.add_argument("--parent-id", default="")

@@ -4,9 +4,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
-NOTEBOOK = ROOT / "notebooks" / "log_analytics.ipynb"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_sample_logs_are_the_seed_logs_the_job_is_tested_on():
@@ -24,8 +26,13 @@ def test_sample_logs_have_the_job_headers():
     )
 
 
-def test_notebook_is_a_clean_nbformat4_notebook():
-    nb = json.loads(NOTEBOOK.read_text())
+def test_the_example_notebooks_are_there():
+    assert [p.name for p in NOTEBOOKS] == ["bike_rentals_xgboost.ipynb", "log_analytics.ipynb"]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_a_clean_nbformat4_notebook(notebook):
+    nb = json.loads(notebook.read_text())
     assert nb["nbformat"] == 4
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code, "no code cells"
@@ -33,9 +40,10 @@ def test_notebook_is_a_clean_nbformat4_notebook():
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
 
 
-def test_notebook_reads_files_that_the_sample_data_has():
-    source = "".join("".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"])
-    paths = re.findall(r"\{DATA_DIR\}/([\w./-]+\.csv)", source)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_reads_files_that_the_sample_data_has(notebook):
+    source = "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"])
+    paths = re.findall(r"\{DATA_DIR\}/([\w./-]+\.(?:csv|parquet))", source)
     assert paths, "the notebook names no data file"
     for rel in paths:
         assert (SAMPLE / rel).is_file(), rel

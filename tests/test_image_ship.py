@@ -508,6 +508,45 @@ def test_a_maven_project_goes_in_as_its_cached_jar(tmp_path):
     assert _context(*args)["tag"] != first["tag"]
 
 
+def test_extra_requirements_join_the_image_and_its_tag(tmp_path):
+    # jupyter_tensorflow / jupyter_extra_requirements: more pins merged into the context's
+    # requirements.txt; a conflicting pin or a missing file stops with the fix
+    args = ["--image-dir", str(ROOT / "images/jupyter_libs"), "--wheelhouse", str(tmp_path)]
+
+    def run(*more):
+        return subprocess.run(
+            [sys.executable, str(ROOT / "scripts/image_context.py"), "--name", "t", *args, *more],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    extra = tmp_path / "team.txt"
+    extra.write_text("# the team's\nseaborn==0.13.2\nmy-lib==1.0\n")
+    (tmp_path / "my_lib-1.0-py3-none-any.whl").write_bytes(b"")
+    pins = (ROOT / "images/jupyter_libs/requirements.txt").read_text()
+    for line in pins.splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            wheel = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+            (tmp_path / wheel).write_bytes(b"")
+    plain = run()
+    assert plain.returncode == 0, plain.stderr
+    merged = run("--requirements", str(extra), "--out", str(tmp_path / "ctx"))
+    assert merged.returncode == 0, merged.stderr
+    assert json.loads(merged.stdout)["tag"] != json.loads(plain.stdout)["tag"]
+    text = (tmp_path / "ctx/requirements.txt").read_text()
+    assert text.startswith(pins) and text.endswith("# from team.txt\nmy-lib==1.0\n")
+    assert (tmp_path / "ctx/wheels/my_lib-1.0-py3-none-any.whl").exists()
+
+    extra.write_text("seaborn==0.12.0\n")
+    clash = run("--requirements", str(extra))
+    assert clash.returncode != 0
+    assert "team.txt: seaborn==0.12.0, but" in clash.stderr and "pin one version" in clash.stderr
+    gone = run("--requirements", str(tmp_path / "nope.txt"))
+    assert "nope.txt: no such requirements file" in gone.stderr
+
+
 def _plan(spec: dict) -> dict:
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts/image_context.py"), "--plan"],

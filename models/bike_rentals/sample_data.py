@@ -2,6 +2,9 @@
 
     python models/bike_rentals/sample_data.py OUT.parquet [--stations 20] [--days 730]
 
+It also writes stations.csv beside OUT.parquet: each station's name and position (for a
+map in a notebook; the model does not use them).
+
 Each station has its own size; demand follows commuting peaks on working days and a
 midday hump at weekends, falls with rain, snow, cold, heat and humidity, and is Poisson
 around ``expected_rentals``. 20 stations x 730 days x 24 hours = 350,400 rows. Some
@@ -38,6 +41,21 @@ def expected_rentals(station, hour, weekday, temperature, humidity, weather, hol
     damp = 1.0 - 0.006 * np.clip(hum - 60.0, 0, None)
     sky = np.vectorize(WEATHER_FACTOR.get)(weather)
     return station_size(station) * profile * temp * damp * sky
+
+
+def station_locations(stations: int = 20) -> pd.DataFrame:
+    """station, name, lat, lon: the stations on a spiral around a city centre (fixed)."""
+    ids = np.arange(1, stations + 1)
+    angle = ids * 2.399963  # the golden angle: evenly spread, no two on one ray
+    radius = 0.004 * np.sqrt(ids) * 4
+    return pd.DataFrame(
+        {
+            "station": ids.astype(str),
+            "name": [f"Station {i}" for i in ids],
+            "lat": np.round(48.8566 + radius * np.sin(angle), 5),
+            "lon": np.round(2.3522 + 1.5 * radius * np.cos(angle), 5),
+        }
+    )
 
 
 def generate(stations: int = 20, days: int = 730, seed: int = 11) -> pd.DataFrame:
@@ -91,6 +109,7 @@ def main() -> None:
     # Spark reads microsecond timestamps, not pandas' default nanoseconds.
     frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
     tmp.replace(args.out)
+    station_locations(args.stations).to_csv(args.out.parent / "stations.csv", index=False)
     print(f"{args.out}: {len(frame):,} rows, {frame['station'].nunique()} stations")
 
 

@@ -2,13 +2,32 @@
 over Molecule's SSH inventory; the browser is this controller)."""
 
 import json
+import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[5]
+
 NOTEBOOK = "log_analytics.ipynb"
+SCIENCE_NOTEBOOK = "bike_rentals_xgboost.ipynb"
 OUT = "/tmp/test-notebooks"
+# The seed's JupyterLab libraries (images/jupyter_libs and base): import name -> the
+# distribution whose version the image pins.
+SEED_LIBRARIES = {
+    "xgboost": "xgboost-cpu",
+    "seaborn": "seaborn",
+    "folium": "folium",
+    "ipyleaflet": "ipyleaflet",
+    "imblearn": "imbalanced-learn",
+    "skimage": "scikit-image",
+    "sklearn": "scikit-learn",
+    "joblib": "joblib",
+    "pandas": "pandas",
+    "matplotlib": "matplotlib",
+}
 
 
 @pytest.fixture
@@ -42,7 +61,7 @@ def test_the_token_is_required_and_in_no_docker_inspect(values, secret, containe
     assert contents(values, "not-the-token-at-all")[0] == 403
     status, listing = contents(values, secret("jupyter_token"))
     assert status == 200
-    assert NOTEBOOK in [item["name"] for item in listing["content"]]
+    assert {NOTEBOOK, SCIENCE_NOTEBOOK} <= {item["name"] for item in listing["content"]}
     assert secret("jupyter_token") not in json.dumps(container())
 
 
@@ -68,6 +87,60 @@ def test_the_example_notebook_runs_on_the_cluster_and_draws_a_plot(host, values)
     assert [o.get("ename") for o in outputs if o["output_type"] == "error"] == []
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
     assert executors == {values["ansible_host"]}
+
+
+def executed(host, values, notebook: str) -> list[dict]:
+    """Run a notebook headless in the JupyterLab container; its cells' outputs."""
+    name = values["jupyter_container_name"]
+    run = host.run(
+        "docker exec %s jupyter nbconvert --execute --to=notebook --output-dir=%s"
+        " --ExecutePreprocessor.timeout=600 %s",
+        name,
+        OUT,
+        f"{values['jupyter_notebooks_dir']}/{notebook}",
+    )
+    assert run.rc == 0, run.stderr[-3000:]
+    nb = json.loads(host.check_output("docker exec %s cat %s", name, f"{OUT}/{notebook}"))
+    return [o for cell in nb["cells"] for o in cell.get("outputs", [])]
+
+
+def test_the_seed_libraries_import_at_their_pinned_versions(host, values):
+    probe = (
+        "import importlib, importlib.metadata as m, json, sys; "
+        f"libs = {SEED_LIBRARIES!r}; "
+        "[importlib.import_module(k) for k in libs]; "
+        "print(json.dumps({k: m.version(d) for k, d in libs.items()}))"
+    )
+    run = host.run("docker exec %s python3 -c %s", values["jupyter_container_name"], probe)
+    assert run.rc == 0, run.stderr[-3000:]
+    versions = json.loads(run.stdout)
+    pins = dict(
+        re.fullmatch(r"([\w.-]+)==(\S+)", line).groups()
+        for image in ("base", "jupyter_runtime", "jupyter_libs")
+        for line in (ROOT / f"images/{image}/requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert {module: pins[dist] for module, dist in SEED_LIBRARIES.items()} == versions
+    # TensorFlow is off by default (jupyter_tensorflow)
+    assert (
+        host.run(
+            "docker exec %s python3 -c 'import tensorflow'", values["jupyter_container_name"]
+        ).rc
+        == 1
+    )
+
+
+def test_the_science_notebook_trains_xgboost_and_draws_a_plot_and_a_map(host, values):
+    outputs = executed(host, values, SCIENCE_NOTEBOOK)
+    text = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    assert [o.get("ename") for o in outputs if o["output_type"] == "error"] == []
+    assert "350,400 hourly rows on the cluster" in text
+    mae = float(text.split("MAE on 2024: ")[1].split()[0])
+    assert 0 < mae < 3, text  # the stations' mean is about 5 rentals an hour
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
+    maps = [o for o in outputs if "leaflet" in "".join(o.get("data", {}).get("text/html", ""))]
+    assert len(maps) == 1
+    assert "".join(maps[0]["data"]["text/html"]).count("Station ") >= 20
 
 
 def test_an_allocation_over_the_limit_is_killed_and_jupyterlab_keeps_running(
