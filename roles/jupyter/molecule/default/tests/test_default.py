@@ -65,30 +65,6 @@ def test_the_token_is_required_and_in_no_docker_inspect(values, secret, containe
     assert secret("jupyter_token") not in json.dumps(container())
 
 
-def test_the_example_notebook_runs_on_the_cluster_and_draws_a_plot(host, values):
-    name = values["jupyter_container_name"]
-    notebooks = values["jupyter_notebooks_dir"]
-    run = host.run(
-        "docker exec %s jupyter nbconvert --execute --to=notebook --output-dir=%s"
-        " --ExecutePreprocessor.timeout=600 %s",
-        name,
-        OUT,
-        f"{notebooks}/{NOTEBOOK}",
-    )
-    assert run.rc == 0, run.stderr[-3000:]
-    executed = json.loads(host.check_output("docker exec %s cat %s", name, f"{OUT}/{NOTEBOOK}"))
-    outputs = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
-    text = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
-    executors = {
-        line.split(" on ")[1].rsplit(":", 1)[0]
-        for line in text.splitlines()
-        if line.startswith("executor ")
-    }
-    assert [o.get("ename") for o in outputs if o["output_type"] == "error"] == []
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
-    assert executors == {values["ansible_host"]}
-
-
 def executed(host, values, notebook: str) -> list[dict]:
     """Run a notebook headless in the JupyterLab container; its cells' outputs."""
     name = values["jupyter_container_name"]
@@ -102,6 +78,19 @@ def executed(host, values, notebook: str) -> list[dict]:
     assert run.rc == 0, run.stderr[-3000:]
     nb = json.loads(host.check_output("docker exec %s cat %s", name, f"{OUT}/{notebook}"))
     return [o for cell in nb["cells"] for o in cell.get("outputs", [])]
+
+
+def test_the_example_notebook_runs_on_the_cluster_and_draws_a_plot(host, values):
+    outputs = executed(host, values, NOTEBOOK)
+    text = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    executors = {
+        line.split(" on ")[1].rsplit(":", 1)[0]
+        for line in text.splitlines()
+        if line.startswith("executor ")
+    }
+    assert [o.get("ename") for o in outputs if o["output_type"] == "error"] == []
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
+    assert executors == {values["ansible_host"]}
 
 
 def test_the_seed_libraries_import_at_their_pinned_versions(host, values):
